@@ -1,0 +1,1 @@
+"""peerkit's command line (console script ``peerkit``)."""

@@ -1,0 +1,46 @@
+"""Small helpers shared by the core and plugins."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Resolve a hook result that may be a value, an awaitable, or a callable returning either."""
+    if callable(value) and not inspect.isawaitable(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def parse_size(text: str | int) -> int:
+    """Parse '100MB', '1GiB', '64k', '123' into bytes (decimal for kB/MB/GB, binary for KiB/MiB/GiB)."""
+    if isinstance(text, int):
+        return text
+    s = text.strip().replace(" ", "").upper()
+    units = {
+        "": 1, "B": 1,
+        "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2, "G": 1000**3, "GB": 1000**3,
+        "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3,
+    }
+    num = s.rstrip("KMGIB")
+    unit = s[len(num):]
+    if unit not in units or not num:
+        raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)")
+    try:
+        value = float(num)
+    except ValueError:
+        raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)") from None
+    if value < 0:
+        raise ValueError(f"size must not be negative: {text!r}")
+    return int(value * units[unit])

@@ -1,0 +1,1 @@
+"""Built-in peerkit plugins; each is registered exactly like a third-party plugin."""

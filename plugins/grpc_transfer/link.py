@@ -1,0 +1,80 @@
+"""Peer messages over gRPC: the ``peerkit.v1.Link`` service and the "grpc" transport.
+
+One channel per peer address, reused across calls; reconnect backoff is kept
+short so a peer that comes back is reachable again within a couple of seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import grpc
+
+from peerkit.errors import NotFound, TransportError
+from peerkit.grpc_server import CHANNEL_OPTIONS
+from peerkit.v1 import link_pb2, link_pb2_grpc
+
+if TYPE_CHECKING:
+    from peerkit import Node, Peer
+
+LINK_CHANNEL_OPTIONS = [
+    *CHANNEL_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+class LinkServicer(link_pb2_grpc.LinkServicer):
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    async def Call(self, request: link_pb2.LinkMessage, context: grpc.aio.ServicerContext) -> link_pb2.LinkMessage:
+        try:
+            reply = await self._node.messages.dispatch(request.method, request.payload, request.sender)
+        except NotFound as err:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(err))
+        except ValueError as err:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(err))
+        self._node.metrics.bytes_received.labels("grpc").inc(len(request.payload))
+        self._node.metrics.bytes_sent.labels("grpc").inc(len(reply))
+        return link_pb2.LinkMessage(method=request.method, payload=reply, sender=self._node.name)
+
+
+class GrpcTransport:
+    """Sends peer messages with ``Link.Call`` over cached grpc.aio channels."""
+
+    name = "grpc"
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        ch = self._channels.get(address)
+        if ch is None:
+            ch = grpc.aio.insecure_channel(address, options=LINK_CHANNEL_OPTIONS)
+            self._channels[address] = ch
+        return ch
+
+    async def call(self, peer: Peer, method: str, payload: bytes, *, timeout: float) -> bytes:
+        stub = link_pb2_grpc.LinkStub(self.channel(peer.grpc))
+        msg = link_pb2.LinkMessage(method=method, payload=payload, sender=self._node.name)
+        try:
+            reply = await stub.Call(msg, timeout=timeout)
+        except grpc.aio.AioRpcError as err:
+            code = err.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TransportError(f"{peer.name}: no answer within {timeout:.2f}s") from None
+            raise TransportError(f"{peer.name}: {code.name}: {err.details()}") from None
+        except asyncio.CancelledError:
+            raise
+        self._node.metrics.bytes_sent.labels("grpc").inc(len(payload))
+        self._node.metrics.bytes_received.labels("grpc").inc(len(reply.payload))
+        return reply.payload
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for ch in channels:
+            await ch.close(grace=None)

@@ -1,0 +1,1 @@
+"""Helpers for tests: real nodes on free loopback ports in temp dirs."""
