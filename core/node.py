@@ -27,6 +27,7 @@ from .messages import MessageRouter
 from .metrics import Metrics
 from .peers import Peer, PeerTable
 from .host import make_plugin_manager, plugin_names
+from .security import TokenInterceptor, TokenMiddleware, bearer
 from .store import FileEntry, FileStore
 from .transport import Transport
 from .utils import await_me_maybe
@@ -98,6 +99,16 @@ class Node:
     def plugin_config(self, table: str) -> Any:
         """The validated config Struct of a plugin table (declared via peerkit_config_schema)."""
         return self.config.sections[table]
+
+    @property
+    def token(self) -> str | None:
+        """The network's shared token (``[security]``), or None for an open node."""
+        return self.config.security.token
+
+    @property
+    def auth_header(self) -> str | None:
+        """``Authorization`` value for calls to peers (same token network-wide)."""
+        return bearer(self.token)
 
     @property
     def advertise(self) -> str:
@@ -207,7 +218,8 @@ class Node:
         services: list[GrpcService] = [s for result in self.pm.hook.peerkit_grpc_services(node=self) for s in (result or [])]
         if not services:
             return
-        server, _health = await build_server(services)
+        interceptors = [TokenInterceptor(self.token)] if self.token else None
+        server, _health = await build_server(services, interceptors)
         host, port = self.config.node.host, self.config.node.grpc_port
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
@@ -236,6 +248,8 @@ class Node:
             "server_header": False,
         }
         options.update(self.uvicorn_options)
+        if self.token:
+            app = TokenMiddleware(app, self.token)
         config = uvicorn.Config(app, **options)
         server = _embedded_uvicorn(config)
         self.rest_port = sock.getsockname()[1]

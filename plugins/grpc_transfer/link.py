@@ -50,6 +50,7 @@ class GrpcTransport:
     def __init__(self, node: Node) -> None:
         self._node = node
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._metadata = (("authorization", node.auth_header),) if node.auth_header else None
 
     def channel(self, address: str) -> grpc.aio.Channel:
         ch = self._channels.get(address)
@@ -62,7 +63,7 @@ class GrpcTransport:
         stub = link_pb2_grpc.LinkStub(self.channel(peer.grpc))
         msg = link_pb2.LinkMessage(method=method, payload=payload, sender=self._node.name)
         try:
-            reply = await stub.Call(msg, timeout=timeout)
+            reply = await stub.Call(msg, timeout=timeout, metadata=self._metadata)
         except grpc.aio.AioRpcError as err:
             code = err.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -61,7 +61,7 @@ class RestTransport:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                headers={SENDER_HEADER: self._node.name},
+                headers={SENDER_HEADER: self._node.name, **({"Authorization": self._node.auth_header} if self._node.auth_header else {})},
             )
         return self._client
 
