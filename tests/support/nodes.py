@@ -150,7 +150,11 @@ class NodeProcess:
         )
         log.close()
         if self.rest_port:
-            self.wait_ready(wait)
+            try:
+                self.wait_ready(wait)
+            except BaseException:
+                self.stop()  # never leave a half-started node behind
+                raise
         return self
 
     def wait_ready(self, timeout: float = 20.0) -> None:
