@@ -39,18 +39,27 @@ class Metrics:
         )
 
     def _prom_counter(self, name: str) -> Counter:
-        counter = self._counters.get(name)
+        """One Prometheus counter per sanitised base name; ``base.key`` becomes label key="key"."""
+        base, dot, _ = name.partition(".")
+        prom = f"peerkit_{_BAD.sub('_', base)}" + ("_by_key" if dot else "")
+        counter = self._counters.get(prom)
         if counter is None:
-            counter = Counter(f"peerkit_{_BAD.sub('_', name)}", f"peerkit counter {name}", registry=self.registry)
-            self._counters[name] = counter
+            labels = ["key"] if dot else []
+            counter = Counter(prom, f"peerkit counter {base}" + (" by key" if dot else ""), labels, registry=self.registry)
+            self._counters[prom] = counter
         return counter
 
     def inc(self, name: str, amount: int = 1) -> None:
-        """Add to a status counter (created on first use)."""
+        """Add to a status counter (created on first use).
+
+        ``"neighbour_failures.peer2"`` shows in status under that name and in
+        Prometheus as ``peerkit_neighbour_failures_by_key_total{key="peer2"}``.
+        """
+        base, dot, key = name.partition(".")
         with self._lock:
             self._values[name] = self._values.get(name, 0) + amount
             counter = self._prom_counter(name)
-        counter.inc(amount)
+        (counter.labels(key) if dot else counter).inc(amount)
 
     def get(self, name: str) -> int:
         with self._lock:
