@@ -66,6 +66,7 @@ class FileStore:
         self._cache: dict[str, tuple[int, int, str]] = {}  # name -> (size, mtime_ns, sha256)
         self._entries: dict[str, FileEntry] = {}
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # concurrent commits each save the index: one at a time
         self._scan_lock: asyncio.Lock | None = None
 
     # ------------------------------------------------------------------ setup
@@ -155,11 +156,12 @@ class FileStore:
         return sorted(entries.values(), key=lambda e: e.name)
 
     def _save_cache(self) -> None:
-        with self._lock:
-            data = {k: list(v) for k, v in self._cache.items()}
-        tmp = self.state_dir / (INDEX_FILE + ".tmp")
-        tmp.write_text(json.dumps(data), "utf-8")
-        os.replace(tmp, self.state_dir / INDEX_FILE)
+        with self._save_lock:
+            with self._lock:
+                data = {k: list(v) for k, v in self._cache.items()}
+            tmp = self.state_dir / (INDEX_FILE + ".tmp")
+            tmp.write_text(json.dumps(data), "utf-8")
+            os.replace(tmp, self.state_dir / INDEX_FILE)
 
     async def refresh(self) -> list[FileEntry]:
         """Rescan off the event loop; concurrent callers share one scan at a time."""
