@@ -1,0 +1,46 @@
+"""The ``[grpc_transfer]`` config table."""
+
+from __future__ import annotations
+
+import msgspec
+
+from peerkit.utils import parse_size
+
+# Measured (bench/README.md): 1 MiB chunks move about twice the bytes per
+# second of 64 KiB ones through grpcio; 4 MiB ones were slower again and cost
+# more memory per stream.
+DEFAULT_CHUNK_SIZE = 1 << 20
+# Stays well under the 8 MiB message limit of peerkit.grpc_server.
+MAX_CHUNK_SIZE = 4 << 20
+DEFAULT_MAX_UPLOAD = 16 << 30
+
+
+class TransferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``chunk_size``: bytes per Download message. ``max_upload_bytes``: the
+    largest file one Upload may store (0 = no limit); sizes are an int or a
+    string with a unit such as ``"4GiB"``. ``max_concurrent_uploads``: uploads
+    this node accepts at once (0 = no limit); more answer RESOURCE_EXHAUSTED."""
+
+    chunk_size: int | str = DEFAULT_CHUNK_SIZE
+    max_upload_bytes: int | str = DEFAULT_MAX_UPLOAD
+    max_concurrent_uploads: int = 32
+
+    def __post_init__(self) -> None:
+        for key in ("chunk_size", "max_upload_bytes"):
+            value = getattr(self, key)
+            if isinstance(value, str):
+                try:
+                    value = parse_size(value)
+                except ValueError as err:
+                    raise ValueError(f"{key}: {err}") from None
+            if value < 0:
+                raise ValueError(f"{key}: expected a size >= 0, got {value}")
+            setattr(self, key, value)
+        if not 1 <= int(self.chunk_size) <= MAX_CHUNK_SIZE:
+            raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}")
+        if self.max_concurrent_uploads < 0:
+            raise ValueError(f"max_concurrent_uploads: expected >= 0, got {self.max_concurrent_uploads}")
+
+    @property
+    def upload_limit(self) -> int | None:
+        return int(self.max_upload_bytes) or None

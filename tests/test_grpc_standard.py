@@ -1,0 +1,33 @@
+"""Standard gRPC tooling works against a node: health checks and server reflection."""
+
+from __future__ import annotations
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from support.nodes import running_node
+
+
+async def test_health_check_is_serving(tmp_path):
+    async with running_node(tmp_path, plugins=["grpc_transfer"]) as node:
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            for service in ("", "peerkit.v1.Transfer"):
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+                assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_the_transfer_service(tmp_path):
+    async with running_node(tmp_path, plugins=["grpc_transfer"]) as node:
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+
+            async def ask():
+                yield reflection_pb2.ServerReflectionRequest(list_services="")
+                yield reflection_pb2.ServerReflectionRequest(file_containing_symbol="peerkit.v1.Transfer")
+
+            replies = [r async for r in stub.ServerReflectionInfo(ask(), timeout=5)]
+        names = {s.name for s in replies[0].list_services_response.service}
+        assert {"peerkit.v1.Transfer", "peerkit.v1.Link", "grpc.health.v1.Health"} <= names
+        assert replies[1].file_descriptor_response.file_descriptor_proto  # grpcurl can describe it
