@@ -1,27 +1,78 @@
-"""The CLI's environment: consoles for stdout/stderr and the one way to fail.
+"""The CLI's environment: consoles for stdout/stderr, the node to talk to, output helpers.
 
-Nothing below the CLI prints; commands write through these consoles.
+Nothing below the CLI prints; commands write through an :class:`Env`. Data
+(tables, summary lines, JSON) goes to stdout; progress, notes and errors go to
+stderr, so ``peerkit files --json | jq`` always gets one clean document.
 """
 
 from __future__ import annotations
 
-import sys
+import asyncio
+import dataclasses
+import json
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.text import Text
+
+from .client import DEFAULT_PEER, NodeClient
+
+T = TypeVar("T")
 
 
 @dataclass
 class Env:
     debug: bool = False
+    peer: str = DEFAULT_PEER
+    token: str | None = None
     stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
     stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _client: NodeClient | None = field(default=None, repr=False)
+
+    def for_peer(self, peer: str) -> Env:
+        """The same environment aimed at another node (the demo tours several)."""
+        return dataclasses.replace(self, peer=peer, _client=None)
+
+    def client(self) -> NodeClient:
+        if self._client is None:
+            self._client = NodeClient(self.peer, token=self.token)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------- output
+    def json(self, doc: Any) -> None:
+        """Exactly one JSON document on stdout, no markup, no wrapping."""
+        out = self.stdout.file
+        out.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+        out.flush()
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        self.stdout.print(*objects, **kwargs)
+
+    def note(self, text: str | Text, style: str = "dim") -> None:
+        """A side remark on stderr (never mixed into stdout data)."""
+        self.stderr.print(text if isinstance(text, Text) else Text(text, style=style), highlight=False)
+
+    def error(self, text: str) -> None:
+        self.stderr.print(Text.assemble(("error: ", "bold red"), text), highlight=False)
+
+    @property
+    def live_progress(self) -> bool:
+        """Live bars only on a terminal; pipes and logs get the summary line alone."""
+        return self.stderr.is_terminal
 
 
-def fail(env: Env, message: str, code: int) -> NoReturn:
-    """Print one error line on stderr and exit with ``code``."""
-    from rich.text import Text
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run with uvloop when it is installed; Ctrl-C cancels the coroutine cleanly."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
 
-    env.stderr.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
-    sys.exit(code)

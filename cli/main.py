@@ -1,100 +1,80 @@
 """Entry point of the ``peerkit`` command: parse, run one command, map errors to exit codes.
 
+Thin on purpose (httpie's shape): the group builds an :class:`Env`, each
+command is one function in a ``cmd_*`` module, and :func:`main` is the one
+place where exceptions become an error line and an exit code (``errors.py``).
 Exit codes (CONTRACT.md): 0 success, 1 the operation failed or found nothing,
 2 usage error (bad config included), 3 the node could not be reached.
-Errors are one line on stderr; ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 
 import rich_click as click
 
-from peerkit import ConfigError, PeerkitError, StartupError, load_config
+from .cmd_echo import echo
+from .cmd_files import files, locate
+from .cmd_info import peer, peers, status
+from .cmd_net import net
+from .cmd_node import node, plugins
+from .cmd_transfer import download, upload
+from .console import Env
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, exit_code, message  # noqa: F401 - re-exported
+from .options import group_options
 
-from .console import Env, fail
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+click.rich_click.USE_RICH_MARKUP = True
+click.rich_click.SHOW_ARGUMENTS = True
+click.rich_click.COMMAND_GROUPS = {
+    "peerkit": [
+        {"name": "Start", "commands": ["net", "node", "plugins"]},
+        {"name": "Ask a node", "commands": ["status", "peers", "peer", "files", "locate"]},
+        {"name": "Move bytes", "commands": ["download", "upload", "echo"]},
+    ]
+}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, envvar="PEERKIT_DEBUG", help="Show tracebacks and debug logs.")
+@group_options
 @click.version_option(package_name="peerkit")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
-    """peerkit: share files with a network of peers."""
-    ctx.obj = Env(debug=debug)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def cli(ctx: click.Context) -> None:
+    """peerkit: share files with a network of peers.
+
+    New here? [bold]peerkit net up --demo[/] starts three nodes and shows what they can do.
+    """
+    env = ctx.ensure_object(Env)
+    logging.basicConfig(
+        level=logging.DEBUG if env.debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
-@cli.group()
-def node() -> None:
-    """Run a node."""
-
-
-@node.command("run")
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Node config file (TOML).")
-@click.pass_obj
-def node_run(env: Env, config_path: str) -> None:
-    """Run one node (REST + gRPC + plugins) until SIGINT/SIGTERM."""
-    from peerkit import Node
-
-    try:
-        config = load_config(config_path)
-    except ConfigError as err:
-        fail(env, str(err), EXIT_USAGE)
-    node_ = Node(config)
-
-    async def main() -> None:
-        await node_.run_until_signal()
-
-    try:
-        _run(main())
-    except StartupError as err:
-        fail(env, f"{config.node.name}: {err}", EXIT_FAILED)
-
-
-def _run(coro: object) -> None:
-    """asyncio.run with uvloop when it is installed (faster sockets for both servers)."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(coro)  # type: ignore[arg-type]
-    else:
-        uvloop.run(coro)  # type: ignore[arg-type]
+for command in (node, net, plugins, status, peers, peer, files, locate, download, upload, echo):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    env_debug = "--debug" in (argv or sys.argv[1:])
+    args = sys.argv[1:] if argv is None else argv
+    env = Env(debug="--debug" in args)
     try:
-        cli.main(args=argv, prog_name="peerkit", standalone_mode=False)
+        code = cli.main(args=args, prog_name="peerkit", obj=env, standalone_mode=False)
+    except click.exceptions.Exit as err:  # --help, --version
+        code = err.exit_code
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as err:
+        env.error("aborted")
+        code = 130
+    except click.ClickException as err:  # usage errors: rich-click prints them with the usage line
         err.show()
-        sys.exit(EXIT_USAGE if isinstance(err, click.UsageError) else err.exit_code)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except ConfigError as err:
-        print(f"peerkit: {err}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    except PeerkitError as err:
-        print(f"peerkit: {err}", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
-    except Exception as err:  # last resort: one line, never a traceback unless asked
-        if env_debug:
-            raise
-        print(f"peerkit: unexpected error: {type(err).__name__}: {err} (run with --debug for details)", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
-    sys.exit(EXIT_OK)
+        code = exit_code(err)
+    except (Exception, KeyboardInterrupt) as err:
+        if env.debug:
+            env.stderr.print_exception(show_locals=False)
+        env.error(message(err))
+        code = exit_code(err)
+    finally:
+        env.close()
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":
