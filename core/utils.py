@@ -44,3 +44,20 @@ def parse_size(text: str | int) -> int:
     if value < 0:
         raise ValueError(f"size must not be negative: {text!r}")
     return int(value * units[unit])
+
+
+def normalise_sizes(struct: object, *keys: str) -> None:
+    """In a config Struct's ``__post_init__``: turn size fields given as "4GiB" into ints >= 0.
+
+    Raises ValueError naming the key, which the config loader reports as one line.
+    """
+    for key in keys:
+        value = getattr(struct, key)
+        if isinstance(value, str):
+            try:
+                value = parse_size(value)
+            except ValueError as err:
+                raise ValueError(f"{key}: {err}") from None
+        if value < 0:
+            raise ValueError(f"{key}: expected a size >= 0, got {value}")
+        setattr(struct, key, value)

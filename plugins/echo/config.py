@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from peerkit.utils import parse_size
+from peerkit.utils import normalise_sizes
 
 # Big enough for a 1 GB benchmark, small enough that nobody makes a node stream forever.
 DEFAULT_MAX_SIZE = 4 << 30
@@ -25,15 +25,6 @@ class EchoConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def __post_init__(self) -> None:
         from .payload import MAX_CHUNK
 
-        for key in ("max_size", "chunk_size"):
-            value = getattr(self, key)
-            if isinstance(value, str):
-                try:
-                    value = parse_size(value)
-                except ValueError as err:
-                    raise ValueError(f"{key}: {err}") from None
-            if value < 0:
-                raise ValueError(f"{key}: expected a size >= 0, got {value}")
-            setattr(self, key, value)
+        normalise_sizes(self, "max_size", "chunk_size")
         if not 1 <= int(self.chunk_size) <= MAX_CHUNK:
             raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK} bytes, got {self.chunk_size}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from peerkit.utils import parse_size
+from peerkit.utils import normalise_sizes
 
 # Measured (bench/README.md): 1 MiB chunks move about twice the bytes per
 # second of 64 KiB ones through grpcio; 4 MiB ones were slower again and cost
@@ -26,16 +26,7 @@ class TransferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent_uploads: int = 32
 
     def __post_init__(self) -> None:
-        for key in ("chunk_size", "max_upload_bytes"):
-            value = getattr(self, key)
-            if isinstance(value, str):
-                try:
-                    value = parse_size(value)
-                except ValueError as err:
-                    raise ValueError(f"{key}: {err}") from None
-            if value < 0:
-                raise ValueError(f"{key}: expected a size >= 0, got {value}")
-            setattr(self, key, value)
+        normalise_sizes(self, "chunk_size", "max_upload_bytes")
         if not 1 <= int(self.chunk_size) <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}")
         if self.max_concurrent_uploads < 0:
