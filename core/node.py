@@ -90,11 +90,14 @@ class Node:
         self._grpc_server: Any = None
         self._stopping = False
         self._stopped = asyncio.Event()
+        self._plugin_names = plugin_names(self.pm)
+        self._rest_url: str | None = None  # cached: status() is on the hot path
+        self._grpc_address: str | None = None
 
     # ------------------------------------------------------------ properties
     @property
     def plugins(self) -> list[str]:
-        return plugin_names(self.pm)
+        return list(self._plugin_names)
 
     def plugin_config(self, table: str) -> Any:
         """The validated config Struct of a plugin table (declared via peerkit_config_schema)."""
@@ -135,17 +138,18 @@ class Node:
         return 0.0 if self.started_at is None else time.monotonic() - self.started_at
 
     def status(self) -> dict[str, Any]:
-        """The node's status document (CONTRACT.md, ``GET /status``)."""
+        """The node's status document (CONTRACT.md, ``GET /status``); cheap: it is polled."""
+        total, alive = self.peers.counts()
         return {
             "name": self.name,
             "version": __version__,
             "uptime_s": round(self.uptime_s, 3),
-            "plugins": self.plugins,
-            "rest": self.rest_url,
-            "grpc": self.grpc_address,
-            "files": len(self.store.entries()),
-            "peers": len(self.peers),
-            "peers_alive": sum(1 for p in self.peers.all() if p.state == "alive"),
+            "plugins": list(self._plugin_names),
+            "rest": self._rest_url,
+            "grpc": self._grpc_address,
+            "files": self.store.count(),
+            "peers": total,
+            "peers_alive": alive,
             "counters": self.metrics.counters(),
         }
 
@@ -207,6 +211,7 @@ class Node:
             await self._start_grpc()
             await self._start_rest()
             self.started_at = time.monotonic()
+            self._rest_url, self._grpc_address = self.rest_url, self.grpc_address
             for result in self.pm.hook.peerkit_startup(node=self):
                 await await_me_maybe(result)
         except BaseException:

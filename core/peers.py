@@ -139,6 +139,11 @@ class PeerTable:
                 raise NotFound(f"no peer named {name!r}")
             return msgspec.structs.replace(peer)
 
+    def counts(self) -> tuple[int, int]:
+        """(all neighbours, alive ones) without copying the table."""
+        with self._lock:
+            return len(self._peers), sum(1 for p in self._peers.values() if p.state == "alive")
+
     def __contains__(self, name: object) -> bool:
         with self._lock:
             return name in self._peers

@@ -175,6 +175,10 @@ class FileStore:
         with self._lock:
             return sorted(self._entries.values(), key=lambda e: e.name)
 
+    def count(self) -> int:
+        """Number of files in the last scanned index."""
+        return len(self._entries)
+
     async def list(self) -> list[FileEntry]:
         return await self.refresh()
 
