@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from .errors import AlreadyExists, NotFound
+from .errors import AlreadyExists, NotFound, TooLarge
 
 PeerState = Literal["alive", "suspect", "dead"]
 PEERS_FILE = "peers.json"
@@ -160,10 +160,14 @@ class PeerTable:
         return None
 
     # ---------------------------------------------------------------- writes
-    def add(self, name: str, rest: str, grpc: str, *, friend: bool = False, learned: bool = False) -> Peer:
+    def add(
+        self, name: str, rest: str, grpc: str, *, friend: bool = False, learned: bool = False, limit: int | None = None
+    ) -> Peer:
         """Add a neighbour (validated); AlreadyExists if the name is taken.
 
         ``learned=True`` (from discovery) does not override an explicit removal.
+        ``limit``: refuse with TooLarge when the table already holds that many
+        peers, checked under the same lock as the insert (no check-then-add race).
         """
         validate_peer_name(name)
         rest = validate_rest_url(rest)
@@ -175,6 +179,8 @@ class PeerTable:
                 raise AlreadyExists(f"peer {name!r} already exists")
             if learned and name in self._removed:
                 raise AlreadyExists(f"peer {name!r} was removed by the operator")
+            if limit is not None and len(self._peers) >= limit:
+                raise TooLarge(f"the neighbour table already holds {len(self._peers)} peers (limit {limit})")
             peer = Peer(name=name, rest=rest, grpc=grpc, friend=friend)
             self._peers[name] = peer
             self._removed.discard(name)

@@ -106,3 +106,26 @@ def test_damaged_table_file_does_not_stop_the_node(tmp_path):
     table = PeerTable(tmp_path, self_name="me")
     table.load(FRIENDS)
     assert [p.name for p in table.all()] == ["peer2"]
+
+
+def test_limit_is_checked_atomically_with_the_insert(tmp_path):
+    from peerkit.errors import TooLarge
+
+    table = PeerTable(tmp_path, self_name="me")
+    barrier = threading.Barrier(10)
+    outcomes: list[str] = []
+
+    def add(i: int) -> None:
+        barrier.wait(5)
+        try:
+            table.add(f"p{i}", f"http://127.0.0.1:{1000 + i}", f"127.0.0.1:{2000 + i}", limit=3)
+            outcomes.append("added")
+        except TooLarge:
+            outcomes.append("full")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert outcomes.count("added") == 3 and len(table) == 3

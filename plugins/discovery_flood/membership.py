@@ -17,7 +17,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from peerkit.errors import AlreadyExists, PeerkitError
+from peerkit.errors import AlreadyExists, PeerkitError, TooLarge
 from peerkit.peers import validate_grpc_address, validate_rest_url
 
 from .counters import neighbour_failed
@@ -116,7 +116,11 @@ class Membership:
             if info.name == self.node.name or info.name in self.node.peers:
                 continue
             try:
-                peer = await asyncio.to_thread(self.node.peers.add, info.name, info.rest, info.grpc, learned=True)
+                peer = await asyncio.to_thread(
+                    self.node.peers.add, info.name, info.rest, info.grpc, learned=True, limit=self.config.max_peers
+                )
+            except TooLarge:
+                return  # an announce filled the table meanwhile
             except (AlreadyExists, ValueError):
                 continue  # removed by the operator, raced with another add, or a bad address: skip
             self.node.metrics.inc("peers_learned")
@@ -180,9 +184,10 @@ class Membership:
                 return False, "this node keeps only its configured links (learn_peers = false)"
             if len(peers) >= self.config.max_peers:
                 return False, f"this node has max_peers = {self.config.max_peers} neighbours"
+        limit = MAX_TABLE if msg.friend else self.config.max_peers
         try:
-            await asyncio.to_thread(peers.add, msg.name, msg.rest, msg.grpc, learned=True)
-        except AlreadyExists as err:
+            await asyncio.to_thread(peers.add, msg.name, msg.rest, msg.grpc, learned=True, limit=limit)
+        except (AlreadyExists, TooLarge) as err:
             return False, str(err)
         self._alive(msg.name)
         log.info("%s: %s announced itself; added", self.node.name, msg.name)
