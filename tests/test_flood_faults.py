@@ -25,7 +25,7 @@ async def test_killed_node_is_routed_around(tmp_path):
         await nodes[1].stop()
         started = time.monotonic()
         result = await flood(nodes[0]).locate("two.txt", ttl=5, timeout=2.0)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 2.0 + 0.75  # by its deadline (margin: a loaded 2-core CI)
         assert [(h.peer, h.hops) for h in result.hits] == [("p2", 4)], "found the long way round"
         assert result.peers_reached == 5
         assert nodes[0].metrics.get("neighbour_failures.p1") == 1
@@ -66,7 +66,7 @@ async def test_frozen_and_killed_processes_cost_only_their_share(tmp_path, proce
             started = time.monotonic()
             result = await flood(nodes[0]).locate("*.txt", ttl=3, timeout=1.0)
             elapsed = time.monotonic() - started
-            assert elapsed <= 1.0 + 0.25, f"locate took {elapsed:.2f}s past its 1 s deadline"
+            assert elapsed <= 1.0 + 0.75, f"locate took {elapsed:.2f}s past its 1 s deadline"
             assert {h.peer for h in result.hits} == everyone - {"frozen"}, "p2 answered despite its frozen neighbour"
             assert nodes[0].metrics.get("neighbour_failures.frozen") == 1
             assert nodes[2].metrics.get("neighbour_failures.frozen") == 1
@@ -77,7 +77,7 @@ async def test_frozen_and_killed_processes_cost_only_their_share(tmp_path, proce
         child.proc.wait(5)
         started = time.monotonic()
         result = await flood(nodes[0]).locate("*.txt", ttl=3, timeout=2.0)
-        assert time.monotonic() - started < 1.0, "a refused connection fails fast"
+        assert time.monotonic() - started < 1.5, "a refused connection fails fast, well before the 2 s deadline"
         assert {h.peer for h in result.hits} == everyone - {"frozen"}
 
 

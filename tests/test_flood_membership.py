@@ -54,12 +54,12 @@ async def test_announce_makes_links_two_way_and_learn_off_keeps_exactly_them(tmp
         assert names(hub) == set(), "the hub has no friends of its own"
     hub = Node(plan.config("hub"))  # a node is started once; the same config again
     async with started(hub, s1, s2, s3):
-        await wait_until(lambda: names(hub) == {"s1", "s2", "s3"}, 5, "spokes announced to the hub")
+        await wait_until(lambda: names(hub) == {"s1", "s2", "s3"}, 15, "spokes announced to the hub")
         assert not any(p.friend for p in hub.peers.all()), "announced peers are not config friends"
         await asyncio.sleep(0.6)  # several ping rounds: pongs carry the other spokes, learning is off
         assert [names(s) for s in (s1, s2, s3)] == [{"hub"}] * 3
         await wait_until(
-            lambda: all(p.state == "alive" and p.last_seen for s in (hub, s1) for p in s.peers.all()), 5, "pings answered"
+            lambda: all(p.state == "alive" and p.last_seen for s in (hub, s1) for p in s.peers.all()), 15, "pings answered"
         )
         share(s3, "s3.txt")
         result = await flood(s1).locate("s3.txt", ttl=2)
@@ -72,9 +72,9 @@ async def test_peer_table_converges_with_learning(tmp_path):
     nodes = [Node(plan.config(n)) for n in line]
     async with started(*nodes):
         await wait_until(
-            lambda: all(names(n) == set(line) - {n.name} for n in nodes), 10, "every node knows every other"
+            lambda: all(names(n) == set(line) - {n.name} for n in nodes), 20, "every node knows every other"
         )
-        await wait_until(lambda: all(p.state == "alive" for n in nodes for p in n.peers.all()), 5, "all alive")
+        await wait_until(lambda: all(p.state == "alive" for n in nodes for p in n.peers.all()), 15, "all alive")
         assert sum(n.metrics.get("peers_learned") for n in nodes) > 0
         # Converged means stable: more rounds change nothing.
         await asyncio.sleep(0.3)
@@ -87,8 +87,8 @@ async def test_learning_stops_at_max_peers_but_friends_are_kept(tmp_path):
     hub = Node(plan.config("hub"))
     others = [Node(plan.config(s)) for s in spokes]
     async with started(hub, *others):
-        await wait_until(lambda: names(hub) == set(spokes), 5, "every spoke's announce accepted (configured links)")
-        await wait_until(lambda: all(len(names(s)) == 2 for s in others), 5, "spokes learn up to max_peers")
+        await wait_until(lambda: names(hub) == set(spokes), 15, "every spoke's announce accepted (configured links)")
+        await wait_until(lambda: all(len(names(s)) == 2 for s in others), 15, "spokes learn up to max_peers")
         await asyncio.sleep(0.5)
         assert all(len(names(s)) == 2 and "hub" in names(s) for s in others)
         assert names(hub) == set(spokes)
@@ -108,7 +108,7 @@ async def test_late_joiner_is_found(tmp_path):
         )
         share(joiner, "late.txt")
         async with started(joiner):
-            await wait_until(lambda: "late" in p2.peers, 5, "the joiner's announce reached p2")
+            await wait_until(lambda: "late" in p2.peers, 15, "the joiner's announce reached p2")
             result = await flood(nodes[0]).locate("late.txt", ttl=3)
             assert [(h.peer, h.hops) for h in result.hits] == [("late", 3)]
             assert (await flood(nodes[0]).locate("late.txt", ttl=2)).hits == [], "three hops away, not two"
@@ -118,12 +118,14 @@ async def test_removed_peer_stays_removed(tmp_path):
     plan = Planned(tmp_path, ["a", "b", "c"], friends={"b": ["a"], "c": ["a"]}, learn_peers=True)
     a, b, c = (Node(plan.config(n)) for n in "abc")
     async with started(a, b, c):
-        await wait_until(lambda: names(a) == {"b", "c"} and names(c) == {"a", "b"}, 5, "the triangle forms")
+        await wait_until(lambda: names(a) == {"b", "c"} and names(c) == {"a", "b"}, 15, "the triangle forms")
         await asyncio.to_thread(a.peers.remove, "b")  # the operator's decision
         # b keeps pinging and re-announcing (every 8 intervals); c's pongs keep offering b.
         await asyncio.sleep(1.2)
         assert names(a) == {"c"}
-        assert b.metrics.get("neighbour_failures") == 0, "a still answers b; it just does not list it"
+        await wait_until(  # a still answers b's pings; it just does not list b
+            lambda: b.peers.get("a").state == "alive" and b.peers.get("a").failures == 0, 15, "a answers b"
+        )
 
 
 async def test_dead_peer_is_skipped_retried_and_alive_again(tmp_path):
@@ -133,9 +135,9 @@ async def test_dead_peer_is_skipped_retried_and_alive_again(tmp_path):
         b = Node(plan.config("b"))
         share(b, "b.txt")
         async with started(b):
-            await wait_until(lambda: "b" in a.peers, 5, "b announced")
+            await wait_until(lambda: "b" in a.peers, 15, "b announced")
             assert [h.peer for h in (await flood(a).locate("b.txt", ttl=1)).hits] == ["b"]
-        await wait_until(lambda: a.peers.get("b").state == "dead", 5, "a marks the stopped b dead")
+        await wait_until(lambda: a.peers.get("b").state == "dead", 15, "a marks the stopped b dead")
         forwarded = a.metrics.get("queries_forwarded")
         result = await flood(a).locate("b.txt", ttl=1, timeout=1.0)
         assert result.hits == [] and result.peers_reached == 1
@@ -143,7 +145,7 @@ async def test_dead_peer_is_skipped_retried_and_alive_again(tmp_path):
         assert a.metrics.get("neighbour_failures.b") >= 3
         b2 = Node(plan.config("b"))  # same name, ports and share: the node comes back
         async with started(b2):
-            await wait_until(lambda: a.peers.get("b").state == "alive", 5, "the retried b is alive again")
+            await wait_until(lambda: a.peers.get("b").state == "alive", 15, "the retried b is alive again")
             # a's gRPC channel to b may still be in its reconnect backoff (up to 2 s): the
             # first queries can miss b, then it is found again.
             for _ in range(40):
