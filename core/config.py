@@ -132,8 +132,10 @@ def _convert(
         if msg.startswith("Object missing required field"):
             key = msg.rsplit(" ", 1)[-1]
             raise ConfigError(f"{source}: [{section}] missing required key {key}") from None
-        where = f"[{section}] {path}" if path else f"[{section}]"
-        raise ConfigError(f"{source}: {where}: {msg[:1].lower()}{msg[1:]}") from None
+        msg = f"{msg[:1].lower()}{msg[1:]}"
+        if not path:  # raised by a Struct's __post_init__, already "key: what was expected"
+            raise ConfigError(f"{source}: [{section}] {msg}") from None
+        raise ConfigError(f"{source}: [{section}] {path}: {msg}") from None
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
