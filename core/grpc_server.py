@@ -16,6 +16,12 @@ SERVER_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.so_reuseport", 0),
+    # Bound what a fast uploader can park in the node's memory: with BDP probing on,
+    # grpc keeps growing the HTTP/2 receive window while the node hashes and writes,
+    # and a 1 GiB upload held +60-110 MB. A fixed 4 MiB window measured +28-30 MB at
+    # the same speed on loopback (bench/README.md, "Tuning round 2").
+    ("grpc.http2.bdp_probe", 0),
+    ("grpc.http2.lookahead_bytes", 4 << 20),
 ]
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
