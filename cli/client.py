@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from peerkit import AlreadyExists, NotFound, PeerkitError, TooLarge, TransportError
+from peerkit.tls import client_ssl_context, is_verify_failure
 
 from .errors import Rejected, Unreachable, UsageProblem
 
@@ -55,12 +56,15 @@ def _detail(resp: httpx.Response) -> str:
 class NodeClient:
     """``get/post/delete`` on one node; returns decoded JSON."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0, ca: bytes | None = None) -> None:
         self.base_url = normalize_url(base_url)
+        verify = client_ssl_context(ca) if ca is not None else True  # ca: PEM bytes to verify an https node
         headers = {"accept": "application/json", "user-agent": "peerkit-cli"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=self.base_url + API, headers=headers, timeout=httpx.Timeout(timeout, connect=3.0))
+        self._http = httpx.Client(
+            base_url=self.base_url + API, headers=headers, timeout=httpx.Timeout(timeout, connect=3.0), verify=verify
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -82,7 +86,9 @@ class NodeClient:
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             raise Unreachable(f"cannot reach the node at {self.base_url}: {_reason(err)}") from None
         except httpx.RemoteProtocolError:
-            raise Unreachable(f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?)") from None
+            raise Unreachable(
+                f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?{_tls_hint(self.base_url)})"
+            ) from None
         except httpx.TimeoutException:
             raise TransportError(f"the node at {self.base_url} did not answer {method} {path} in time") from None
         except httpx.HTTPError as err:
@@ -109,8 +115,14 @@ class NodeClient:
         return TransportError(f"the node answered {status} to {resp.request.method} {API}{path}: {detail}")
 
 
+def _tls_hint(url: str) -> str:
+    return "; if the node uses TLS, use https:// and --cacert" if url.startswith("http://") else ""
+
+
 def _reason(err: Exception) -> str:
     text = str(err)
+    if is_verify_failure(err):
+        return "its TLS certificate is not trusted (give the CA bundle with --cacert or PEERKIT_CACERT)"
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused (is it running? start one with `peerkit net up`)"
     return text or type(err).__name__

@@ -12,12 +12,14 @@ import dataclasses
 import json
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.text import Text
 
 from .client import DEFAULT_PEER, NodeClient
+from .errors import UsageProblem
 
 T = TypeVar("T")
 
@@ -27,9 +29,26 @@ class Env:
     debug: bool = False
     peer: str = DEFAULT_PEER
     token: str | None = None
+    cacert: str | None = None  # --cacert / PEERKIT_CACERT: CA bundle for https nodes and TLS gRPC
     stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
     stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _client: NodeClient | None = field(default=None, repr=False)
+    _ca: bytes | None = field(default=None, repr=False)
+
+    @property
+    def ca(self) -> bytes | None:
+        """The PEM bytes of ``--cacert`` (read once), or None."""
+        if self.cacert and self._ca is None:
+            try:
+                self._ca = Path(self.cacert).expanduser().read_bytes()
+            except OSError as err:
+                raise UsageProblem(f"--cacert {self.cacert}: cannot read it: {err.strerror}") from None
+        return self._ca
+
+    @property
+    def tls(self) -> bool:
+        """An https ``--peer`` means a TLS network: gRPC goes over TLS too."""
+        return self.peer.startswith("https://")
 
     def for_peer(self, peer: str) -> Env:
         """The same environment aimed at another node (the demo tours several)."""
@@ -37,7 +56,7 @@ class Env:
 
     def client(self) -> NodeClient:
         if self._client is None:
-            self._client = NodeClient(self.peer, token=self.token)
+            self._client = NodeClient(self.peer, token=self.token, ca=self.ca)
         return self._client
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Options shared by many commands.
 
-``--peer``/``--token``/``--debug`` work before the command (``peerkit --peer
+``--peer``/``--token``/``--cacert``/``--debug`` work before the command (``peerkit --peer
 URL status``, where the env vars PEERKIT_PEER/PEERKIT_TOKEN are read) and after
 it (``peerkit status --peer URL``, which wins).
 """
@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PEER_HELP = "The node's REST URL (env PEERKIT_PEER; default http://127.0.0.1:5001)."
 TOKEN_HELP = "Bearer token, when the node requires one (env PEERKIT_TOKEN)."
+CACERT_HELP = "CA bundle (PEM) to verify an https node and its TLS gRPC with (env PEERKIT_CACERT)."
 
 
 def _env(ctx: click.Context) -> Env:
@@ -41,6 +42,11 @@ def _set_token(ctx: click.Context, _param: click.Parameter, value: str | None) -
         _env(ctx).token = value
 
 
+def _set_cacert(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        _env(ctx).cacert = value
+
+
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         _env(ctx).debug = True
@@ -54,6 +60,7 @@ def debug_option(f: F) -> F:
 
 def node_options(f: F) -> F:
     """``--peer`` and ``--token`` (and ``--debug``) on a client command."""
+    f = click.option("--cacert", metavar="PATH", expose_value=False, callback=_set_cacert, help=CACERT_HELP)(f)
     f = click.option("--token", metavar="TOKEN", expose_value=False, callback=_set_token, help=TOKEN_HELP)(f)
     f = click.option("--peer", "-p", metavar="URL", expose_value=False, callback=_set_peer, help=PEER_HELP)(f)
     return debug_option(f)
@@ -65,6 +72,9 @@ def json_option(f: F) -> F:
 
 def group_options(f: F) -> F:
     """The same options on the ``peerkit`` group itself, reading the environment."""
+    f = click.option(
+        "--cacert", metavar="PATH", envvar="PEERKIT_CACERT", expose_value=False, callback=_set_cacert, help=CACERT_HELP
+    )(f)
     f = click.option("--token", metavar="TOKEN", envvar="PEERKIT_TOKEN", expose_value=False, callback=_set_token, help=TOKEN_HELP)(f)
     f = click.option("--peer", "-p", metavar="URL", envvar="PEERKIT_PEER", expose_value=False, callback=_set_peer, help=PEER_HELP)(f)
     return click.option(

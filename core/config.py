@@ -48,6 +48,7 @@ class SecuritySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     token_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    tls_ca: str | None = None  # CA bundle to verify other nodes (default: the system's roots)
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -136,6 +137,27 @@ def _convert(
         if not path:  # raised by a Struct's __post_init__, already "key: what was expected"
             raise ConfigError(f"{source}: [{section}] {msg}") from None
         raise ConfigError(f"{source}: [{section}] {path}: {msg}") from None
+
+
+def _resolve_tls(security: SecuritySection, base: Path, source: str) -> None:
+    """Make the TLS paths absolute and check the pair is complete and readable."""
+    if bool(security.tls_cert) != bool(security.tls_key):
+        have, missing = ("tls_cert", "tls_key") if security.tls_cert else ("tls_key", "tls_cert")
+        raise ConfigError(f"{source}: [security] {have} is set but {missing} is missing (give both, or neither)")
+    for key in ("tls_cert", "tls_key", "tls_ca"):
+        value = getattr(security, key)
+        if not value:
+            setattr(security, key, None)
+            continue
+        path = (base / value).resolve()
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4096)
+        except OSError as err:
+            raise ConfigError(f"{source}: [security] {key}: cannot read {value}: {err.strerror}") from None
+        if b"-----BEGIN" not in head:
+            raise ConfigError(f"{source}: [security] {key}: {value} is not a PEM file")
+        setattr(security, key, str(path))
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -245,4 +267,5 @@ def parse_config(
             security.token = (base / security.token_file).read_text("utf-8").strip()
         except OSError as err:
             raise ConfigError(f"{source}: [security] token_file: cannot read {security.token_file}: {err.strerror}") from None
+    _resolve_tls(security, base, source)
     return Config(node=node, peers=peers, security=security, sections=sections, source=source)

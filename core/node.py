@@ -29,6 +29,7 @@ from .peers import Peer, PeerTable
 from .host import make_plugin_manager, plugin_names
 from .security import TokenInterceptor, TokenMiddleware, bearer
 from .store import FileEntry, FileStore
+from .tls import read_pem, server_credentials
 from .transport import Transport
 from .utils import await_me_maybe
 
@@ -93,6 +94,8 @@ class Node:
         self._plugin_names = plugin_names(self.pm)
         self._rest_url: str | None = None  # cached: status() is on the hot path
         self._grpc_address: str | None = None
+        self.tls_ca: bytes | None = None  # PEM of [security] tls_ca, read at start (peers verify with it)
+        self._grpc_credentials: Any = None  # grpc.ServerCredentials when tls_cert/tls_key are set
 
     # ------------------------------------------------------------ properties
     @property
@@ -114,6 +117,15 @@ class Node:
         return bearer(self.token)
 
     @property
+    def tls(self) -> bool:
+        """Whether this node serves TLS (then its peers, in the same network, do too)."""
+        return bool(self.config.security.tls_cert)
+
+    @property
+    def tls_ca_path(self) -> str | None:
+        return self.config.security.tls_ca
+
+    @property
     def advertise(self) -> str:
         return self.config.advertise
 
@@ -123,7 +135,7 @@ class Node:
             return None
         host = self.advertise
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.rest_port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.rest_port}"
 
     @property
     def grpc_address(self) -> str | None:
@@ -203,6 +215,7 @@ class Node:
         except OSError as err:
             raise StartupError(f"cannot open shared_dir {self.config.node.shared_dir}: {err.strerror}") from None
         self.peers.load([(p.name, p.rest, p.grpc) for p in self.config.peers])
+        await self._load_tls()
         self.pm.hook.peerkit_configure(node=self)
         transports = [t for result in self.pm.hook.peerkit_transports(node=self) for t in (result or [])]
         rank = {name: i for i, name in enumerate(TRANSPORT_PREFERENCE)}
@@ -219,6 +232,19 @@ class Node:
             raise
         log.info("%s: started (rest=%s grpc=%s)", self.name, self.rest_url, self.grpc_address)
 
+    async def _load_tls(self) -> None:
+        security = self.config.security
+        try:
+            if security.tls_ca:
+                self.tls_ca = await asyncio.to_thread(read_pem, security.tls_ca)
+            if security.tls_cert and security.tls_key:
+                cert, key = await asyncio.gather(
+                    asyncio.to_thread(read_pem, security.tls_cert), asyncio.to_thread(read_pem, security.tls_key)
+                )
+                self._grpc_credentials = server_credentials(cert, key)
+        except OSError as err:
+            raise StartupError(f"cannot read TLS file {err.filename}: {err.strerror}") from None
+
     async def _start_grpc(self) -> None:
         services: list[GrpcService] = [s for result in self.pm.hook.peerkit_grpc_services(node=self) for s in (result or [])]
         if not services:
@@ -228,7 +254,10 @@ class Node:
         host, port = self.config.node.host, self.config.node.grpc_port
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
-            bound = server.add_insecure_port(target)
+            if self._grpc_credentials is not None:
+                bound = server.add_secure_port(target, self._grpc_credentials)
+            else:
+                bound = server.add_insecure_port(target)
         except RuntimeError as err:
             raise StartupError(f"cannot listen for gRPC on {target}: {err}") from None
         if not bound:
@@ -252,6 +281,9 @@ class Node:
             "timeout_graceful_shutdown": SERVER_STOP_GRACE_S,
             "server_header": False,
         }
+        if self.tls:
+            options["ssl_certfile"] = self.config.security.tls_cert
+            options["ssl_keyfile"] = self.config.security.tls_key
         options.update(self.uvicorn_options)
         if self.token:
             app = TokenMiddleware(app, self.token)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grpc
 
 from peerkit.grpc_server import CHANNEL_OPTIONS
+from peerkit import tls
 
 BULK_CHANNEL_OPTIONS = [
     *CHANNEL_OPTIONS,
@@ -29,6 +30,13 @@ def metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {token}"),) if token else None
 
 
-def sync_channel(address: str) -> grpc.Channel:
-    """A blocking channel: a stream iterated in a worker thread beat grpc.aio by up to 1.25x here."""
-    return grpc.insecure_channel(address, options=BULK_CHANNEL_OPTIONS)
+def sync_channel(address: str, *, secure: bool = False, ca: bytes | None = None) -> grpc.Channel:
+    """A blocking channel: a stream iterated in a worker thread beat grpc.aio by up to 1.25x here.
+
+    TLS when ``secure`` or a CA (PEM bytes) is given; plaintext otherwise.
+    """
+    return tls.sync_channel(address, secure=secure, ca=ca, options=BULK_CHANNEL_OPTIONS)
+
+
+def aio_channel(address: str, *, secure: bool = False, ca: bytes | None = None) -> grpc.aio.Channel:
+    return tls.aio_channel(address, secure=secure, ca=ca, options=BULK_CHANNEL_OPTIONS)

@@ -31,7 +31,7 @@ from peerkit.names import validate_name
 from peerkit.store import FileEntry
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 
-from .channels import BULK_CHANNEL_OPTIONS, metadata, sync_channel
+from .channels import aio_channel, metadata, sync_channel
 from .config import DEFAULT_CHUNK_SIZE
 from .fetch import Download, Source
 from .status import error_for
@@ -92,11 +92,21 @@ def _check_query(name: str | None, sha256: str | None) -> tuple[str, str]:
 
 # ---------------------------------------------------------------------- Stat
 async def stat_file(
-    address: str, *, name: str | None = None, sha256: str | None = None, timeout: float = 10, token: str | None = None
+    address: str,
+    *,
+    name: str | None = None,
+    sha256: str | None = None,
+    timeout: float = 10,
+    token: str | None = None,
+    tls: bool = False,
+    ca: bytes | None = None,
 ) -> FileEntry:
-    """The metadata ``address`` holds for a file (by name, by sha256, or both)."""
+    """The metadata ``address`` holds for a file (by name, by sha256, or both).
+
+    ``tls`` (or a ``ca``, PEM bytes to verify the node with) selects a TLS channel.
+    """
     qname, qsha = _check_query(name, sha256)
-    async with grpc.aio.insecure_channel(address, options=BULK_CHANNEL_OPTIONS) as channel:
+    async with aio_channel(address, secure=tls, ca=ca) as channel:
         stub = transfer_pb2_grpc.TransferStub(channel)
         try:
             info = await stub.Stat(transfer_pb2.StatRequest(name=qname, sha256=qsha), timeout=timeout, metadata=metadata(token))
@@ -106,13 +116,13 @@ async def stat_file(
 
 
 async def _sources_for(
-    sources: list[str], name: str, sha256: str, token: str | None
+    sources: list[str], name: str, sha256: str, token: str | None, *, tls: bool = False, ca: bytes | None = None
 ) -> tuple[FileEntry, list[Source]]:
     """Stat every source at once; keep those holding the wanted content (first answer decides it)."""
     if not sources:
         raise ValueError("no source to download from")
     results = await asyncio.gather(
-        *(stat_file(a, name=name or None, sha256=sha256 or None, token=token) for a in sources), return_exceptions=True
+        *(stat_file(a, name=name or None, sha256=sha256 or None, token=token, tls=tls, ca=ca) for a in sources), return_exceptions=True
     )
     chosen: FileEntry | None = None
     picked: list[Source] = []
@@ -152,7 +162,7 @@ async def _settle(waiter: asyncio.Future[Any]) -> None:
 
 async def _fetch_into(
     part: Path, entry: FileEntry, sources: list[Source], *, streams: int, token: str | None,
-    progress: ProgressCallback | None,
+    progress: ProgressCallback | None, tls: bool = False, ca: bytes | None = None,
 ) -> tuple[int, str, Download]:
     """Fill ``part`` up to entry.size from ``sources``; return (resumed_from, sha256 of the whole file)."""
     fd = await asyncio.to_thread(os.open, part, os.O_RDWR | os.O_CREAT, 0o644)
@@ -163,7 +173,7 @@ async def _fetch_into(
             have = 0
         remaining = entry.size - have
         workers = max(1, streams if remaining >= PARALLEL_MIN_BYTES else 1)
-        dl = Download(fd, entry.size, entry.sha256, have, sources, workers, token)
+        dl = Download(fd, entry.size, entry.sha256, have, sources, workers, token, secure=tls, ca=ca)
         pool = ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="peerkit-fetch")
         reporter = asyncio.create_task(_report(dl, have, entry.size, progress)) if progress else None
         try:
@@ -204,26 +214,29 @@ async def download_file(
     parallel: bool = True,
     token: str | None = None,
     streams: int | None = None,
+    tls: bool = False,
+    ca: bytes | None = None,
 ) -> TransferResult:
     """Fetch a file from ``sources`` (gRPC "host:port") to ``dest``, verified and resumable.
 
     With ``parallel`` the remaining range is split over ``streams`` streams
     spread across every source that holds the same sha256; a source dying
     mid-way hands its unfinished range to the others. ``dest`` is replaced
-    atomically once the sha256 of the whole file matches.
+    atomically once the sha256 of the whole file matches. ``tls`` (or a
+    ``ca``, PEM bytes to verify the sources with) selects TLS channels.
     """
     started = time.perf_counter()
     qname, qsha = _check_query(name, sha256)
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    entry, picked = await _sources_for(list(sources), qname, qsha, token)
+    entry, picked = await _sources_for(list(sources), qname, qsha, token, tls=tls, ca=ca)
     if not picked:
         raise NotFound("no source holds the file")
     nstreams = (streams or DEFAULT_STREAMS) if parallel else 1
     nstreams = max(nstreams, min(len(picked), MAX_STREAMS)) if parallel else 1
     for attempt in range(2):
         try:
-            resumed, digest, dl = await _fetch_into(part, entry, picked, streams=nstreams, token=token, progress=progress)
+            resumed, digest, dl = await _fetch_into(part, entry, picked, streams=nstreams, token=token, progress=progress, tls=tls, ca=ca)
         except OSError as err:
             raise PeerkitError(f"cannot write {part}: {err.strerror}") from None
         if digest == entry.sha256:
@@ -276,6 +289,8 @@ async def upload_file(
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     token: str | None = None,
+    tls: bool = False,
+    ca: bytes | None = None,
 ) -> TransferResult:
     """Send ``path`` to the node at ``address`` as ``name`` (default: the file's own name).
 
@@ -294,7 +309,7 @@ async def upload_file(
     hashed = time.perf_counter()
     header = transfer_pb2.UploadHeader(name=target, size=size, sha256=digest, overwrite=overwrite)
     sent = [0]
-    channel = sync_channel(address)
+    channel = sync_channel(address, secure=tls, ca=ca)
     reporter: asyncio.Task[None] | None = None
     try:
         # The blocking stub reads the request iterator (file reads included) in its own thread.

@@ -129,9 +129,11 @@ class Download:
     """One file being fetched into an open ``.part`` fd from ``sources``."""
 
     def __init__(
-        self, fd: int, size: int, sha256: str, start: int, sources: list[Source], workers: int, token: str | None
+        self, fd: int, size: int, sha256: str, start: int, sources: list[Source], workers: int, token: str | None,
+        *, secure: bool = False, ca: bytes | None = None,
     ) -> None:
         self.fd, self.size, self.sha256, self.token = fd, size, sha256, token
+        self.secure, self.ca = secure, ca  # TLS to the sources (ca: PEM bytes to verify them)
         self.sources = sources
         self.workers = workers
         self.plan = Plan(start, size, workers)
@@ -190,7 +192,7 @@ class Download:
                 source = self._pick_source(source)
 
     def _fetch_from(self, source: Source) -> None:
-        channel = sync_channel(source.address)
+        channel = sync_channel(source.address, secure=self.secure, ca=self.ca)
         try:
             download = download_callable(channel)
             while (piece := self.plan.take()) is not None:

@@ -13,6 +13,7 @@ import grpc
 
 from peerkit.errors import NotFound, TransportError
 from peerkit.grpc_server import CHANNEL_OPTIONS
+from peerkit.tls import aio_channel
 from peerkit.v1 import link_pb2, link_pb2_grpc
 
 if TYPE_CHECKING:
@@ -55,7 +56,8 @@ class GrpcTransport:
     def channel(self, address: str) -> grpc.aio.Channel:
         ch = self._channels.get(address)
         if ch is None:
-            ch = grpc.aio.insecure_channel(address, options=LINK_CHANNEL_OPTIONS)
+            # A TLS node's peers are TLS too: verify them against [security] tls_ca.
+            ch = aio_channel(address, secure=self._node.tls, ca=self._node.tls_ca, options=LINK_CHANNEL_OPTIONS)
             self._channels[address] = ch
         return ch
 

@@ -15,6 +15,7 @@ from litestar.params import FromPath
 
 from peerkit.errors import NotFound, TransportError
 from peerkit.messages import MAX_PAYLOAD
+from peerkit.tls import client_ssl_context
 
 if TYPE_CHECKING:
     from peerkit import Node, Peer
@@ -59,7 +60,10 @@ class RestTransport:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            # Peers of a TLS network are verified against [security] tls_ca (else the system roots).
+            verify = client_ssl_context(self._node.tls_ca) if self._node.tls or self._node.tls_ca else True
             self._client = httpx.AsyncClient(
+                verify=verify,
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
                 headers={SENDER_HEADER: self._node.name, **({"Authorization": self._node.auth_header} if self._node.auth_header else {})},
             )

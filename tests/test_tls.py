@@ -1,0 +1,213 @@
+"""TLS end to end: config, both transports between nodes, clients, and the CLI with --cacert."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+import trustme
+
+from peerkit.config import ConfigError, parse_config
+from peerkit.errors import TransportError
+from peerkit.plugins.echo import client as echo_client
+from peerkit.plugins.grpc_transfer.client import download_file, stat_file, upload_file
+from peerkit.tls import client_ssl_context
+from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
+
+from support.cli import one_error_line, peerkit
+from support.nodes import LOOPBACK, NodeProcess, config_dict, free_port, running_network, running_node, write_config
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path, ca: trustme.CA) -> dict[str, Path]:
+    """cert/key for 127.0.0.1 issued by ``ca``, and the CA bundle, as PEM files."""
+    cert = ca.issue_cert(LOOPBACK)
+    files = {"cert": tmp_path / "node.pem", "key": tmp_path / "node.key", "ca": tmp_path / "ca.pem"}
+    cert.cert_chain_pems[0].write_to_path(files["cert"])
+    cert.private_key_pem.write_to_path(files["key"])
+    ca.cert_pem.write_to_path(files["ca"])
+    return files
+
+
+def security(files: dict[str, Path]) -> dict[str, str]:
+    return {"tls_cert": str(files["cert"]), "tls_key": str(files["key"]), "tls_ca": str(files["ca"])}
+
+
+# ------------------------------------------------------------------ config
+def test_tls_paths_resolve_relative_to_the_config_file(tmp_path, tls_files):
+    raw = config_dict(tmp_path, "n1")
+    raw["security"] = {"tls_cert": "node.pem", "tls_key": "node.key", "tls_ca": "ca.pem"}
+    config = parse_config(raw, source="n1.toml", base_dir=tmp_path, env={})
+    assert config.security.tls_cert == str(tls_files["cert"].resolve())
+    assert config.security.tls_key == str(tls_files["key"].resolve())
+    assert config.security.tls_ca == str(tls_files["ca"].resolve())
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ({"tls_cert": "node.pem"}, "tls_cert is set but tls_key is missing"),
+        ({"tls_key": "node.key"}, "tls_key is set but tls_cert is missing"),
+        ({"tls_cert": "node.pem", "tls_key": "missing.key"}, "tls_key: cannot read missing.key"),
+        ({"tls_cert": "node.pem", "tls_key": "node.key", "tls_ca": "nope.pem"}, "tls_ca: cannot read nope.pem"),
+        ({"tls_cert": "n1.toml", "tls_key": "node.key"}, "tls_cert: n1.toml is not a PEM file"),
+    ],
+)
+def test_bad_tls_config_is_one_line(tmp_path, tls_files, section, expected):
+    (tmp_path / "n1.toml").write_text("[node]\nname = 'n1'\n")
+    raw = config_dict(tmp_path, "n1")
+    raw["security"] = section
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, source="n1.toml", base_dir=tmp_path, env={})
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# ----------------------------------------------------------- node to node
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+async def test_tls_nodes_talk_over_both_transports(tmp_path, tls_files, transport):
+    async with running_network(tmp_path, 2, plugins=["rest_litestar", "grpc_transfer"], security=security(tls_files)) as (a, b):
+        assert a.rest_url.startswith("https://") and a.tls and a.tls_ca == tls_files["ca"].read_bytes()
+
+        async def echo(payload: bytes, sender: str) -> bytes:
+            return sender.encode() + b":" + payload
+
+        b.messages.register("test.echo", echo)
+        reply = await a.call_peer(a.peers.get("p1"), "test.echo", b"over tls", timeout=5, transport=transport)
+        assert reply == b"p0:over tls"
+
+
+async def test_tls_peer_with_an_unknown_ca_is_refused(tmp_path, tls_files, ca):
+    """A node trusting another CA cannot reach a TLS peer (the certificate is really checked)."""
+    other = trustme.CA()
+    other_ca = tmp_path / "other-ca.pem"
+    other.cert_pem.write_to_path(other_ca)
+    async with running_node(tmp_path, "b", plugins=["rest_litestar", "grpc_transfer"], security=security(tls_files)) as b:
+        sec = {**security(tls_files), "tls_ca": str(other_ca)}
+        async with running_node(tmp_path, "a", plugins=["rest_litestar", "grpc_transfer"], security=sec) as a:
+            a.peers.add("b", b.rest_url, b.grpc_address, friend=True)
+            b.messages.register("test.echo", lambda payload, sender: payload)
+            for transport in ("grpc", "rest"):
+                with pytest.raises(TransportError):
+                    await a.call_peer(a.peers.get("b"), "test.echo", b"x", timeout=3, transport=transport)
+
+
+# ------------------------------------------------------------------ clients
+async def test_plain_clients_cannot_talk_to_a_tls_node(tmp_path, tls_files):
+    async with running_node(tmp_path, "n1", security=security(tls_files)) as node:
+        port = node.rest_port
+        async with httpx.AsyncClient(verify=client_ssl_context(tls_files["ca"].read_bytes())) as http:
+            assert (await http.get(f"{node.rest_url}/api/v1/status")).json()["rest"] == node.rest_url
+        with pytest.raises(httpx.HTTPError):  # plain http to the https port
+            async with httpx.AsyncClient() as http:
+                await http.get(f"http://{LOOPBACK}:{port}/api/v1/status", timeout=3)
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):  # https without the CA
+            async with httpx.AsyncClient() as http:
+                await http.get(f"{node.rest_url}/api/v1/status", timeout=3)
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:  # plaintext gRPC to the TLS port
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await transfer_pb2_grpc.TransferStub(channel).Stat(transfer_pb2.StatRequest(name="x"), timeout=3)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(TransportError):  # TLS without the CA: untrusted
+            await stat_file(node.grpc_address, name="x", tls=True, timeout=3)
+
+
+async def test_transfer_and_echo_clients_over_tls(tmp_path, tls_files):
+    ca_pem = tls_files["ca"].read_bytes()
+    src = tmp_path / "data.bin"
+    src.write_bytes(bytes(range(256)) * 4000)
+    async with running_node(tmp_path, "n1", security=security(tls_files)) as node:
+        up = await upload_file(node.grpc_address, src, ca=ca_pem)
+        assert up.sha256 == hashlib.sha256(src.read_bytes()).hexdigest()
+        assert (await stat_file(node.grpc_address, name="data.bin", ca=ca_pem)).sha256 == up.sha256
+        dest = tmp_path / "out" / "data.bin"
+        dest.parent.mkdir()
+        got = await download_file([node.grpc_address], dest, name="data.bin", ca=ca_pem)
+        assert got.sha256 == up.sha256 and dest.read_bytes() == src.read_bytes()
+        with pytest.raises(TransportError):  # plaintext client against the TLS port
+            await download_file([node.grpc_address], tmp_path / "plain.bin", name="data.bin")
+
+        assert (await echo_client.grpc_download(node.grpc_address, 100_000, tls=True, ca=ca_pem)).bytes == 100_000
+        assert (await echo_client.grpc_upload(node.grpc_address, 100_000, ca=ca_pem)).bytes == 100_000
+        assert (await echo_client.rest_download(node.rest_url, 100_000, ca=ca_pem)).bytes == 100_000
+        assert (await echo_client.rest_upload(node.rest_url, 100_000, ca=ca_pem)).bytes == 100_000
+        with pytest.raises(TransportError):
+            await echo_client.rest_download(node.rest_url, 1000)  # system roots do not know this CA
+
+
+# --------------------------------------------------------------------- CLI
+class TlsNodeProcess(NodeProcess):
+    """A NodeProcess whose REST is https, polled for readiness with the test CA."""
+
+    def __init__(self, config_path: Path, *, rest_port: int, ca: Path, **kwargs: Any) -> None:
+        super().__init__(config_path, rest_port=rest_port, **kwargs)
+        self.ca = ca
+
+    @property
+    def rest_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.rest_port}"
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        verify = client_ssl_context(self.ca.read_bytes())
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited with {self.proc.returncode}: {self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                if httpx.get(f"{self.rest_url}/api/v1/status", timeout=1.0, verify=verify).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"node at {self.rest_url} not ready after {timeout}s")
+
+
+def test_cli_status_and_download_need_the_ca(tmp_path, tls_files):
+    rest, grpc_port = free_port(), free_port()
+    config = write_config(tmp_path, "t1", rest_port=rest, grpc_port=grpc_port, security=security(tls_files))
+    shared = tmp_path / "t1" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "hello.txt").write_bytes(b"hello over tls\n" * 1000)
+    proc = TlsNodeProcess(config, rest_port=rest, ca=tls_files["ca"])
+    try:
+        proc.start()
+        url, ca = proc.rest_url, str(tls_files["ca"])
+
+        ok = peerkit("status", "--json", "--cacert", ca, peer=url)
+        assert ok.returncode == 0, ok.stderr
+        assert '"rest": "https://' in ok.stdout
+        env_ok = peerkit("status", "--json", peer=url, PEERKIT_CACERT=ca)
+        assert env_ok.returncode == 0, env_ok.stderr
+
+        refused = peerkit("status", "--json", peer=url)
+        assert refused.returncode == 3
+        assert "--cacert" in one_error_line(refused)
+
+        out = tmp_path / "dl"
+        got = peerkit("download", "hello.txt", "-o", f"{out}/", "--json", "--cacert", ca, peer=url)
+        assert got.returncode == 0, got.stderr
+        assert (out / "hello.txt").read_bytes() == b"hello over tls\n" * 1000
+
+        failed = peerkit("download", "hello.txt", "-o", f"{tmp_path / 'dl2'}/", peer=url)
+        assert failed.returncode in (1, 3)
+        one_error_line(failed)
+    finally:
+        proc.stop()
+
+
+def test_cli_node_with_cert_but_no_key_exits_2(tmp_path, tls_files):
+    config = write_config(tmp_path, "bad", rest_port=free_port(), grpc_port=free_port(), security={"tls_cert": str(tls_files["cert"])})
+    result = peerkit("node", "run", "-c", str(config), timeout=30)
+    assert result.returncode == 2
+    assert "tls_key is missing" in one_error_line(result)
