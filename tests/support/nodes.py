@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,11 +29,30 @@ from peerkit.config import DEFAULT_PLUGINS, Config, parse_config
 LOOPBACK = "127.0.0.1"
 
 
+# Below Linux's ephemeral range (32768-60999): a port the OS hands out for port 0
+# or for an outgoing connection could be taken again by another test between
+# free_port() and the node's bind; this range is only ever chosen on purpose.
+_PORT_RANGE = (15000, 32000)
+_issued: set[int] = set()
+
+
 def free_port() -> int:
-    """A port that was free a moment ago (for configs that must name ports up front)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A port that is free now and that this process has not handed out before.
+
+    For configs that must name ports up front; in-process nodes use port 0.
+    """
+    for _ in range(1000):
+        port = random.randrange(*_PORT_RANGE)
+        if port in _issued:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _issued.add(port)
+        return port
+    raise RuntimeError("no free port found in the test range")
 
 
 def config_dict(
