@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .hookspecs import hookspec as _spec  # noqa: F401  (keeps hookspecs imported first)
 from .markers import hookimpl
 
 if TYPE_CHECKING:

@@ -38,10 +38,3 @@ def validate_name(name: object) -> str:
         raise InvalidName(f"file name is {size} bytes of UTF-8, the limit is {MAX_NAME_BYTES}")
     return norm
 
-
-def is_valid_name(name: object) -> bool:
-    try:
-        validate_name(name)
-    except InvalidName:
-        return False
-    return True

@@ -24,8 +24,7 @@ from .errors import AlreadyExists, NotFound, TooLarge
 
 PeerState = Literal["alive", "suspect", "dead"]
 PEERS_FILE = "peers.json"
-SUSPECT_AFTER = 1  # consecutive failures
-DEAD_AFTER = 3
+DEAD_AFTER = 3  # consecutive failures; one failure makes a peer suspect
 
 _PEER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -100,10 +99,7 @@ class PeerTable:
         for name, rest, grpc in friends:
             if name in self._removed or name == self.self_name:
                 continue
-            existing = self._peers.get(name)
-            self._peers[name] = Peer(name=name, rest=rest, grpc=grpc, friend=True)
-            if existing is not None and not existing.friend:
-                self._peers[name].friend = True
+            self._peers[name] = Peer(name=name, rest=rest, grpc=grpc, friend=True)  # the config's addresses win
         self._save()
 
     def _save(self) -> None:
@@ -151,13 +147,6 @@ class PeerTable:
     def __len__(self) -> int:
         with self._lock:
             return len(self._peers)
-
-    def find_by_address(self, rest: str | None = None, grpc: str | None = None) -> Peer | None:
-        with self._lock:
-            for p in self._peers.values():
-                if (rest and p.rest == rest) or (grpc and p.grpc == grpc):
-                    return msgspec.structs.replace(p)
-        return None
 
     # ---------------------------------------------------------------- writes
     def add(

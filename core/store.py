@@ -180,6 +180,7 @@ class FileStore:
         return len(self._entries)
 
     async def list(self) -> list[FileEntry]:
+        """A fresh index: rescans so files dropped in meanwhile appear."""
         return await self.refresh()
 
     async def get(self, name: str) -> FileEntry:
@@ -240,13 +241,6 @@ class FileStore:
             self._entries[path.name] = entry
         self._save_cache()
         return entry
-
-    def delete(self, name: str) -> None:
-        path = self._readable_path(name)
-        os.unlink(path)
-        with self._lock:
-            self._cache.pop(path.name, None)
-            self._entries.pop(path.name, None)
 
 
 def match_entries(entries: list[FileEntry], query: str) -> list[FileEntry]:
