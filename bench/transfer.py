@@ -13,8 +13,10 @@ Run on demand (not part of the tests):
     (skipped with a message when the REST route is missing).
 
 The page cache is warmed right before each measurement (this machine evicts
-file pages idle for about a minute). Prints MB/s, the ratio to (a), and the
-serving node's RSS during a transfer against idle (from /proc/PID/status).
+file pages idle for about a minute). Prints MB/s (best of --repeat runs), the
+ratio to (a), the median ratio to a 2 s raw measurement taken right before
+each run ("x paired": the load on a shared machine cancels), and the serving
+node's RSS during a transfer against idle (from /proc/PID/status).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -218,15 +221,42 @@ class RssWatch:
 
 
 # ------------------------------------------------------------------ measures
-def report(rows: list[tuple[str, float | None, str]], raw: float) -> None:
+class Paired:
+    """Ratios to a raw loopback measured right before each run.
+
+    On a shared machine iperf3 alone swings by 2x within minutes, so a ratio
+    to the one (a) figure measured at the start says as much about the load
+    as about peerkit; pairing each run with its own short raw measurement
+    and taking the median ratio cancels most of that.
+    """
+
+    def __init__(self, fallback: Path) -> None:
+        self.fallback = fallback
+        self.ratios: list[float] = []
+
+    def raw(self) -> float:
+        return raw_iperf3(2) or raw_sendfile(self.fallback)
+
+    def add(self, mbps: float, raw: float) -> None:
+        self.ratios.append(mbps / raw)
+
+    def median(self) -> float | None:
+        return statistics.median(self.ratios) if self.ratios else None
+
+
+Row = tuple[str, float | None, float | None, str]  # label, MB/s (best run), paired ratio (median), note
+
+
+def report(rows: list[Row], raw: float) -> None:
     print()
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"{'measurement':46} {'MB/s':>8} {'x raw':>7}  note")
-    for label, mbps, note in rows:
+    print(f"{'measurement':46} {'MB/s':>8} {'x raw':>7} {'x paired':>9}  note")
+    for label, mbps, paired, note in rows:
         if mbps is None:
-            print(f"{label:46} {'-':>8} {'-':>7}  {note}")
+            print(f"{label:46} {'-':>8} {'-':>7} {'-':>9}  {note}")
         else:
-            print(f"{label:46} {mbps:8.0f} {mbps / raw:7.2f}  {note}")
+            pair = f"{paired:9.2f}" if paired is not None else f"{'-':>9}"
+            print(f"{label:46} {mbps:8.0f} {mbps / raw:7.2f} {pair}  {note}")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -235,13 +265,13 @@ async def run(args: argparse.Namespace) -> None:
     size = parse_size(args.size)
     local = base / "local.bin"
     make_file(local, size)
-    rows: list[tuple[str, float | None, str]] = []
+    rows: list[Row] = []
 
     raw = max(raw_iperf3() or 0.0, raw_iperf3() or 0.0) or None
     raw_note = "iperf3 -t 5"
     if raw is None:
         raw, raw_note = raw_sendfile(local), "sendfile -> recv_into (iperf3 unavailable)"
-    rows.append(("(a) raw TCP loopback", raw, raw_note))
+    rows.append(("(a) raw TCP loopback", raw, None, raw_note))
 
     src, dst = BenchNode(base, "bench-src"), BenchNode(base, "bench-dst")
     for stale in (src.shared / "big.bin", dst.shared / "up.bin"):
@@ -254,58 +284,79 @@ async def run(args: argparse.Namespace) -> None:
         idle_src, idle_dst = src.rss_mb(), dst.rss_mb()
         out = base / "out"
         out.mkdir(exist_ok=True)
-        for streams in args.streams:
+        for streams in (args.streams if "download" in args.parts else []):
             best = None
+            paired = Paired(local)
             for _ in range(args.repeat):
                 dest = out / "big.bin"
                 dest.unlink(missing_ok=True)
+                raw_i = paired.raw()
                 warm(src.shared / "big.bin")
                 with RssWatch(src) as watch:
                     res = await download_file([src.grpc], dest, name="big.bin", parallel=streams > 1, streams=streams)
                 dest.unlink(missing_ok=True)
+                paired.add(res.size / res.seconds / MB, raw_i)
                 if best is None or res.seconds < best[0].seconds:
                     best = (res, watch)
             assert best is not None
             res, w = best
             label = "(b) gRPC download, 1 stream" if streams == 1 else f"(b) gRPC download, {streams} streams"
-            rows.append((label, res.size / res.seconds / MB, f"{res.seconds:.2f}s incl. sha256 verify; node RSS {w.peak:.0f} MB (idle {idle_src:.0f}); {w.cpu_note(res.size)}"))
+            rows.append((label, res.size / res.seconds / MB, paired.median(), f"{res.seconds:.2f}s incl. sha256 verify; node RSS {w.peak:.0f} MB (idle {idle_src:.0f}); {w.cpu_note(res.size)}"))
 
         best_up = None
-        for _ in range(args.repeat):
+        paired_stream, paired_whole = Paired(local), Paired(local)
+        for _ in range(args.repeat if "upload" in args.parts else 0):
             (dst.shared / "up.bin").unlink(missing_ok=True)
+            raw_i = paired_stream.raw()
             warm(local)
             with RssWatch(dst) as watch:
                 res = await upload_file(dst.grpc, local, name="up.bin")
+            paired_stream.add(res.size / (res.seconds - res.hash_seconds) / MB, raw_i)
+            paired_whole.add(res.size / res.seconds / MB, raw_i)
             if best_up is None or res.seconds < best_up[0].seconds:
                 best_up = (res, watch)
-        assert best_up is not None
-        res, w = best_up
-        stream_s = res.seconds - res.hash_seconds
-        rows.append(("(b) gRPC upload, streaming part", res.size / stream_s / MB, f"{stream_s:.2f}s to disk incl. fsync; node RSS {w.peak:.0f} MB (idle {idle_dst:.0f}); {w.cpu_note(res.size)}"))
-        rows.append(("(b) gRPC upload, whole call", res.size / res.seconds / MB, f"{res.seconds:.2f}s incl. {res.hash_seconds:.2f}s client sha256 first"))
+        if best_up is not None:
+            res, w = best_up
+            stream_s = res.seconds - res.hash_seconds
+            rows.append(("(b) gRPC upload, streaming part", res.size / stream_s / MB, paired_stream.median(), f"{stream_s:.2f}s to disk incl. fsync; node RSS {w.peak:.0f} MB (idle {idle_dst:.0f}); {w.cpu_note(res.size)}"))
+            rows.append(("(b) gRPC upload, whole call", res.size / res.seconds / MB, paired_whole.median(), f"{res.seconds:.2f}s incl. {res.hash_seconds:.2f}s client sha256 first"))
         (dst.shared / "up.bin").unlink(missing_ok=True)
 
         url = f"{src.rest}/api/v1/files/big.bin/content"
         probe = httpx.head(url, timeout=5) if shutil.which("curl") else None
-        if probe is None:
-            rows.append(("(c) HTTP GET with curl", None, "skipped: curl not installed"))
+        if "http" not in args.parts:
+            pass
+        elif probe is None:
+            rows.append(("(c) HTTP GET with curl", None, None, "skipped: curl not installed"))
         elif probe.status_code in (404, 405) and httpx.get(f"{src.rest}/api/v1/files/big.bin", timeout=5).status_code == 404:
-            rows.append(("(c) HTTP GET with curl", None, "skipped: REST route /api/v1/files/{name}/content answers 404"))
+            rows.append(("(c) HTTP GET with curl", None, None, "skipped: REST route /api/v1/files/{name}/content answers 404"))
         else:
             # Two rows: to /dev/null measures serving (what iperf3 measures too: no disk on
             # the receiving side); to a file adds the client's page-cache writes.
             for label, target in (("(c) HTTP GET with curl -o /dev/null", "/dev/null"), ("(c) HTTP GET with curl -o file", str(out / "curl.bin"))):
-                warm(src.shared / "big.bin")
-                with RssWatch(src) as watch:
-                    t = time.perf_counter()
-                    done = subprocess.run(["curl", "-sf", "-o", target, "-w", "%{size_download}", url],
-                                          timeout=600, capture_output=True, text=True)
-                    seconds = time.perf_counter() - t
-                if done.returncode != 0:
-                    rows.append((label, None, f"skipped: curl exit {done.returncode} (route missing?)"))
+                best_http: tuple[float, int, RssWatch] | None = None
+                failed = None
+                paired = Paired(local)
+                for _ in range(args.repeat):
+                    raw_i = paired.raw()
+                    warm(src.shared / "big.bin")
+                    with RssWatch(src) as watch:
+                        t = time.perf_counter()
+                        done = subprocess.run(["curl", "-sf", "-o", target, "-w", "%{size_download}", url],
+                                              timeout=600, capture_output=True, text=True)
+                        seconds = time.perf_counter() - t
+                    if done.returncode != 0:
+                        failed = done.returncode
+                        break
+                    got = int(float(done.stdout.strip() or 0))
+                    paired.add(got / seconds / MB, raw_i)
+                    if best_http is None or seconds < best_http[0]:
+                        best_http = (seconds, got, watch)
+                if failed is not None or best_http is None:
+                    rows.append((label, None, None, f"skipped: curl exit {failed} (route missing?)"))
                     continue
-                got = int(float(done.stdout.strip() or 0))
-                rows.append((label, got / seconds / MB, f"{seconds:.2f}s, no verify; node RSS {watch.peak:.0f} MB; node cpu-s/GB {watch.node_cpu / (got / 1e9):.2f}"))
+                seconds, got, watch = best_http
+                rows.append((label, got / seconds / MB, paired.median(), f"{seconds:.2f}s, no verify; node RSS {watch.peak:.0f} MB; node cpu-s/GB {watch.node_cpu / (got / 1e9):.2f}"))
             (out / "curl.bin").unlink(missing_ok=True)
     finally:
         src.stop()
@@ -318,6 +369,8 @@ def main() -> None:
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--dir", default="/tmp/peerkit-bench")
     parser.add_argument("--streams", default="1,2,3,4", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--parts", default="download,upload,http", type=lambda s: set(s.split(",")),
+                        help="which of download,upload,http to measure (raw loopback always runs)")
     parser.add_argument("--repeat", default=2, type=int, help="runs per measurement; the best is kept (shared machines are noisy)")
     args = parser.parse_args()
     asyncio.run(run(args))

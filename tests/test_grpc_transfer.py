@@ -15,7 +15,7 @@ from peerkit.plugins.grpc_transfer.client import download_file, stat_file, uploa
 from peerkit.plugins.grpc_transfer.config import DEFAULT_CHUNK_SIZE
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 from support.nodes import free_port, running_network, running_node
-from support.transfer import make_file, sha256_path, temp_files, wait_until
+from support.transfer import evict, make_file, sha256_path, temp_files, wait_until
 
 PLUGINS = ["grpc_transfer"]
 MiB = 1 << 20
@@ -72,6 +72,18 @@ async def test_round_trip_is_byte_exact(tmp_path, size):
         assert sha256_path(dest) == digest and dest.stat().st_size == size
         assert not dest.with_name("file.bin.part").exists()
         assert seen[-1] == (size, size)
+
+
+async def test_download_of_a_file_partly_out_of_the_page_cache_is_byte_exact(tmp_path):
+    """The node reads cached batches in its loop and the rest in threads: same bytes either way."""
+    size = 5 * DEFAULT_CHUNK_SIZE + 17
+    async with running_node(tmp_path, plugins=PLUGINS) as node:
+        digest = make_file(shared(node) / "file.bin", size)
+        for n, (start, length) in enumerate([(2 * DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE), (0, 0), (3 * DEFAULT_CHUNK_SIZE, 0)]):
+            evict(shared(node) / "file.bin", start, length)
+            dest = tmp_path / f"out{n}.bin"
+            down = await download_file([node.grpc_address], dest, name="file.bin", parallel=False)
+            assert down.sha256 == digest and sha256_path(dest) == digest
 
 
 async def test_stat_and_download_by_sha256_with_ranges(tmp_path):

@@ -13,6 +13,7 @@ import pytest
 
 from support.nodes import running_node
 from support.rest import PROBLEM_JSON, raw_request, tree
+from support.transfer import evict
 
 SIZE = 3 * 1024 * 1024 + 123  # a few chunks and a ragged tail
 MiB = 1 << 20
@@ -89,6 +90,17 @@ async def test_range_edges(http, data, header, start, end):
     assert resp.content == data[start : end + 1]
     assert resp.headers["content-range"] == f"bytes {start}-{end}/{SIZE}"
     assert resp.headers["content-length"] == str(end - start + 1)
+
+
+@pytest.mark.parametrize("evicted", [(MiB, MiB), (0, 0), (2 * MiB, 0)], ids=["middle", "all", "tail"])
+async def test_content_partly_out_of_the_page_cache_is_byte_exact(node, http, data, evicted):
+    """Cached chunks are read in the loop, the rest in threads: the bytes must not care."""
+    evict(node.store.root / "data.bin", *evicted)
+    resp = await http.get("/files/data.bin/content")
+    assert resp.status_code == 200 and resp.content == data
+    evict(node.store.root / "data.bin", *evicted)
+    resp = await http.get("/files/data.bin/content", headers={"range": f"bytes={MiB // 2}-"})
+    assert resp.status_code == 206 and resp.content == data[MiB // 2 :]
 
 
 async def test_range_past_end_is_416(http, data):

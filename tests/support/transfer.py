@@ -65,3 +65,17 @@ async def wait_grpc_serving(address: str, timeout: float = 20.0) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise TimeoutError(f"gRPC at {address} not serving after {timeout}s")
+
+
+def evict(path: Path, start: int = 0, length: int = 0) -> None:
+    """Drop ``path``'s pages in ``[start, start + length)`` (0: to the end) from the page cache.
+
+    Written pages must be clean to be dropped, hence the fsync. Filesystems
+    that keep every page in memory (tmpfs) ignore the advice.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
