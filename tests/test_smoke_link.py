@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from support.nodes import running_network
+from support.nodes import running_network, running_node
 
 
 @pytest.mark.parametrize("transport", ["grpc", "rest"])
@@ -17,3 +19,34 @@ async def test_message_round_trip(tmp_path, transport):
         peer = a.peers.get("p1")
         reply = await a.call_peer(peer, "test.echo", b"hello", timeout=5, transport=transport)
         assert reply == b"p0:hello"
+
+
+async def test_grpc_link_reaches_a_restarted_peer_at_once(tmp_path):
+    """A peer that died and came back answers the very next call: no waiting out a reconnect backoff."""
+    from peerkit import Node
+    from peerkit.errors import TransportError
+    from support.nodes import free_port, make_config
+
+    async with running_node(tmp_path / "a", "a", plugins=["grpc_transfer"]) as a:
+        b = Node(make_config(tmp_path / "b", "b", plugins=["grpc_transfer"], grpc_port=free_port()))
+        await b.start()
+        a.peers.add("b", "http://127.0.0.1:1", b.grpc_address, friend=True)
+        peer = a.peers.get("b")
+        b.messages.register("test.echo", _echo)
+        assert await a.call_peer(peer, "test.echo", b"1", timeout=5, transport="grpc") == b"b:1"
+        await b.stop()
+        for _ in range(6):  # each failed connect doubles grpc's backoff, up to its maximum
+            with pytest.raises(TransportError):
+                await a.call_peer(peer, "test.echo", b"x", timeout=0.5, transport="grpc")
+            await asyncio.sleep(0.3)
+        b2 = Node(b.config)  # same name and ports: the peer is back
+        b2.messages.register("test.echo", _echo)
+        await b2.start()
+        try:
+            assert await a.call_peer(peer, "test.echo", b"2", timeout=5, transport="grpc") == b"b:2"
+        finally:
+            await b2.stop()
+
+
+async def _echo(payload: bytes, sender: str) -> bytes:
+    return b"b:" + payload

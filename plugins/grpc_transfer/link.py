@@ -1,7 +1,9 @@
 """Peer messages over gRPC: the ``peerkit.v1.Link`` service and the "grpc" transport.
 
-One channel per peer address, reused across calls; reconnect backoff is kept
-short so a peer that comes back is reachable again within a couple of seconds.
+One channel per peer address, reused across calls. A channel whose peer was
+unreachable is dropped and the next call opens a fresh one, so a peer that
+comes back answers the very next message instead of after grpc's reconnect
+backoff (which only grows while a peer stays down).
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ class GrpcTransport:
     def __init__(self, node: Node) -> None:
         self._node = node
         self._channels: dict[str, grpc.aio.Channel] = {}
+        self._closing: set[asyncio.Future[None]] = set()
         self._metadata = (("authorization", node.auth_header),) if node.auth_header else None
 
     def channel(self, address: str) -> grpc.aio.Channel:
         ch = self._channels.get(address)
+        if ch is not None and ch.get_state() == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            self._forget(address)  # waiting out a backoff: a fresh channel connects now
+            ch = None
         if ch is None:
             # A TLS node's peers are TLS too: verify them against [security] tls_ca.
             ch = aio_channel(address, secure=self._node.tls, ca=self._node.tls_ca, options=LINK_CHANNEL_OPTIONS)
@@ -70,6 +76,8 @@ class GrpcTransport:
             code = err.code()
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise TransportError(f"{peer.name}: no answer within {timeout:.2f}s") from None
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._forget(peer.grpc)
             raise TransportError(f"{peer.name}: {code.name}: {err.details()}") from None
         except asyncio.CancelledError:
             raise
@@ -77,7 +85,17 @@ class GrpcTransport:
         self._node.metrics.bytes_received.labels("grpc").inc(len(reply.payload))
         return reply.payload
 
+    def _forget(self, address: str) -> None:
+        """Drop the channel to ``address``; it closes in the background (calls on it fail over)."""
+        ch = self._channels.pop(address, None)
+        if ch is not None:
+            task = asyncio.ensure_future(ch.close(grace=2.0))  # calls still on it get a moment
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
     async def close(self) -> None:
         channels, self._channels = list(self._channels.values()), {}
         for ch in channels:
             await ch.close(grace=None)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
