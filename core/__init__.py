@@ -13,6 +13,13 @@ Everything else (REST, gRPC transfers, flooding discovery, ECO) is a plugin.
 
 from __future__ import annotations
 
+import os
+
+# grpc's C core prints INFO lines (a failed TLS handshake, say) on stderr unless
+# told otherwise before grpc is imported; peerkit reports those failures itself.
+# An explicit GRPC_VERBOSITY from the user still wins.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 __version__ = "0.1.0"
 
 from .config import Config, ConfigError, load_config

@@ -211,3 +211,27 @@ def test_cli_node_with_cert_but_no_key_exits_2(tmp_path, tls_files):
     result = peerkit("node", "run", "-c", str(config), timeout=30)
     assert result.returncode == 2
     assert "tls_key is missing" in one_error_line(result)
+
+
+async def test_untrusted_grpc_certificate_is_one_error_not_grpc_noise(tmp_path, tls_files):
+    """A client that does not trust the node's certificate gets peerkit's error, and grpc prints nothing."""
+    import asyncio
+    import os
+    import sys
+
+    async with running_node(tmp_path, plugins=["grpc_transfer"], security=security(tls_files)) as node:
+        code = (
+            "import asyncio\n"
+            "from peerkit.plugins.grpc_transfer.client import stat_file\n"
+            "try:\n"
+            f"    asyncio.run(stat_file({node.grpc_address!r}, name='x.txt', tls=True, timeout=5))\n"
+            "except Exception as err:\n"
+            "    print(type(err).__name__)\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert out.decode().strip() == "TransportError"
+    assert err.decode() == ""
