@@ -121,6 +121,8 @@ def do_download(
         "resumed_from": result.resumed_from,
         "sources": list(result.sources),
         "peers": [h["peer"] for h in group if h["grpc"] in result.sources] or holders,
+        # peers whose bytes failed the sha256 when fetched alone (skipped; the file came from others)
+        "rejected": [h["peer"] for h in group if h["grpc"] in result.extra.get("rejected", [])],
     }
     if as_json:
         env.json(info)
@@ -129,6 +131,8 @@ def do_download(
     env.print(summary(moved, result.seconds, verified=True))
     extra = f"; resumed at {human_bytes(result.resumed_from)}" if result.resumed_from else ""
     env.print(Text(f"Saved {info['path']} (from {', '.join(info['peers'])}{extra})", style="dim"))
+    if info["rejected"]:
+        env.print(Text(f"Skipped {', '.join(info['rejected'])}: sent bytes that did not match the sha256", style="yellow"))
     return 0
 
 

@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from peerkit.errors import IntegrityError
 from peerkit.plugins.grpc_transfer.client import download_file
 from support.nodes import NodeProcess, free_port, running_network, running_node, write_config
 from support.transfer import make_file, sha256_path, temp_files, wait_grpc_serving, wait_until
@@ -93,3 +96,54 @@ async def test_multi_source_download_survives_a_source_killed_midway(tmp_path, p
         assert 0 < delivered[far_address] < 96 * MiB  # the killed source had started: it died mid-way
         assert sum(delivered.values()) >= 96 * MiB
         assert set(result.sources) == set(sources)
+
+
+def corrupt_in_place(path: Path, at: int) -> None:
+    """Flip bytes at ``at`` keeping size and mtime, so the node's hash cache still
+    vouches for the old sha256: a source that serves wrong bytes under a true-looking name."""
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(at)
+        old = f.read(16)
+        f.seek(at)
+        f.write(bytes(b ^ 0xFF for b in old))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+async def test_a_source_serving_corrupt_bytes_is_found_and_skipped(tmp_path):
+    master = tmp_path / "master.bin"
+    size = 24 * MiB
+    digest = make_file(master, size)
+    async with running_network(tmp_path, 3, plugins=["grpc_transfer"]) as nodes:
+        shares = [Path(n.config.node.shared_dir) / "movie.bin" for n in nodes]
+        for share in shares:
+            shutil.copyfile(master, share)
+        for node in nodes:  # index (and hash) the good bytes first
+            assert (await node.store.get("movie.bin")).sha256 == digest
+        bad = nodes[1]
+        for at in range(0, size, 4 * MiB):  # every piece the bad source could be handed
+            corrupt_in_place(shares[1], at + 1000)
+        assert (await bad.store.get("movie.bin")).sha256 == digest  # still claims the good hash
+        good = [n.grpc_address for n in nodes if n is not bad]
+
+        # All three at once: the assembled file fails its sha256. Then each source
+        # alone, in the order given: the bad one fails again and is named, the next verifies.
+        dest = tmp_path / "got" / "movie.bin"
+        dest.parent.mkdir()
+        result = await asyncio.wait_for(download_file([bad.grpc_address, *good], dest, name="movie.bin", streams=3), 60)
+        assert sha256_path(dest) == digest and result.sha256 == digest
+        assert result.extra["attempts"] == 3
+        assert result.extra["rejected"] == [bad.grpc_address]
+        assert result.sources == [good[0]]
+        assert not dest.with_name("movie.bin.part").exists()
+
+        # A good source listed first is used alone right after the failed mix.
+        dest2 = tmp_path / "got" / "movie2.bin"
+        result = await asyncio.wait_for(download_file([*good, bad.grpc_address], dest2, name="movie.bin", streams=3), 60)
+        assert sha256_path(dest2) == digest
+        assert result.extra["attempts"] == 2 and result.sources == [good[0]]
+
+        only_bad = tmp_path / "got" / "only-bad.bin"
+        with pytest.raises(IntegrityError):
+            await download_file([bad.grpc_address], only_bad, name="movie.bin")
+        assert not only_bad.exists() and not only_bad.with_name("only-bad.bin.part").exists()

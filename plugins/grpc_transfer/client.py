@@ -221,7 +221,9 @@ async def download_file(
 
     With ``parallel`` the remaining range is split over ``streams`` streams
     spread across every source that holds the same sha256; a source dying
-    mid-way hands its unfinished range to the others. ``dest`` is replaced
+    mid-way hands its unfinished range to the others, and when the assembled
+    file does not verify, each source is tried alone so one serving corrupt
+    bytes is found and skipped (``extra["rejected"]``). ``dest`` is replaced
     atomically once the sha256 of the whole file matches. ``tls`` (or a
     ``ca``, PEM bytes to verify the sources with) selects TLS channels.
     """
@@ -234,19 +236,40 @@ async def download_file(
         raise NotFound("no source holds the file")
     nstreams = (streams or DEFAULT_STREAMS) if parallel else 1
     nstreams = max(nstreams, min(len(picked), MAX_STREAMS)) if parallel else 1
-    for attempt in range(2):
+    # Attempts, each a set of sources: all of them at once first; after a sha256
+    # mismatch of fresh bytes from several sources, each one alone, so one source
+    # serving corrupt bytes costs a re-fetch, not the download. A mismatch after a
+    # resume may be the old .part's fault: that case starts over from zero first.
+    attempts: list[list[Source]] = [picked]
+    rejected: list[str] = []
+    tries = 0
+    while attempts:
+        group = attempts.pop(0)
+        tries += 1
+        for src in picked:
+            src.alive, src.error, src.streams, src.delivered = True, None, 0, 0
         try:
-            resumed, digest, dl = await _fetch_into(part, entry, picked, streams=nstreams, token=token, progress=progress, tls=tls, ca=ca)
+            resumed, digest, dl = await _fetch_into(
+                part, entry, group, streams=nstreams if len(group) > 1 else 1, token=token, progress=progress, tls=tls, ca=ca
+            )
         except OSError as err:
             raise PeerkitError(f"cannot write {part}: {err.strerror}") from None
+        except PeerkitError:
+            if not attempts:
+                raise
+            continue  # this source alone failed: the next one may not
         if digest == entry.sha256:
             break
         await asyncio.to_thread(part.unlink)
-        if resumed == 0 or attempt == 1:
-            raise IntegrityError(f"sha256 mismatch for {entry.name!r}: got {digest}, expected {entry.sha256}")
-        # The old .part held other bytes: start from zero once.
-        for src in picked:
-            src.alive, src.error, src.streams = True, None, 0
+        delivered = [s for s in group if s.delivered > 0]
+        if resumed > 0:
+            attempts.insert(0, group)
+        elif len(delivered) > 1 and not attempts:
+            attempts = [[s] for s in delivered]
+        else:
+            rejected.extend(s.address for s in delivered)
+            if not attempts:
+                raise IntegrityError(f"sha256 mismatch for {entry.name!r}: got {digest}, expected {entry.sha256}")
     try:
         await asyncio.to_thread(os.replace, part, dest)
     except OSError as err:
@@ -259,7 +282,7 @@ async def download_file(
         seconds=time.perf_counter() - started,
         resumed_from=resumed,
         sources=[s.address for s in picked if s.delivered > 0] or [picked[0].address],  # nothing to move: who answered
-        extra={"streams": nstreams, "delivered": {s.address: s.delivered for s in picked}},
+        extra={"streams": nstreams, "delivered": {s.address: s.delivered for s in picked}, "rejected": rejected, "attempts": tries},
     )
 
 
