@@ -29,6 +29,10 @@ class IntegrityError(PeerkitError):
     """Received bytes do not match the announced size or sha256."""
 
 
+class Stalled(PeerkitError):
+    """The other side went silent mid-transfer for longer than this node waits."""
+
+
 class TransportError(PeerkitError):
     """A peer could not be reached, timed out or answered with an error."""
 
@@ -38,6 +42,7 @@ __all__ = [
     "IntegrityError",
     "InvalidName",
     "NotFound",
+    "Stalled",
     "PeerkitError",
     "TooLarge",
     "TransportError",

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any, TypeVar
+
+from .errors import Stalled
+
+T = TypeVar("T")
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -61,3 +67,20 @@ def normalise_sizes(struct: object, *keys: str) -> None:
         if value < 0:
             raise ValueError(f"{key}: expected a size >= 0, got {value}")
         setattr(struct, key, value)
+
+
+async def each_within(items: AsyncIterable[T], seconds: float | None, what: str) -> AsyncIterator[T]:
+    """``items``, waiting at most ``seconds`` for each (None: forever); Stalled when one is late.
+
+    For bodies and streams a client sends: one that goes silent must not hold a
+    temp file and an upload slot forever.
+    """
+    it = items.__aiter__()
+    while True:
+        try:
+            item = await asyncio.wait_for(it.__anext__(), seconds)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise Stalled(f"nothing received for {seconds:g} s: {what} abandoned") from None
+        yield item

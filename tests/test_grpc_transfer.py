@@ -224,6 +224,32 @@ async def test_size_limit_on_header_and_on_bytes(tmp_path):
         assert os.listdir(shared(node)) == []
 
 
+async def test_a_stalled_upload_is_ended_and_frees_its_slot(tmp_path):
+    """A client that sends a header and then nothing loses the call after the idle timeout, not the node's slots."""
+    config = {"upload_idle_timeout_s": 0.5, "max_concurrent_uploads": 1}
+    async with running_node(tmp_path, plugins=PLUGINS, grpc_transfer=config) as node:
+        body = os.urandom(3000)
+
+        async def stall():
+            yield header("stalled.bin", body)
+            yield data(body[:1000])
+            await asyncio.sleep(20)  # the node must not wait this long
+            yield data(body[1000:])
+
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await transfer_pb2_grpc.TransferStub(channel).Upload(stall(), timeout=15)
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "nothing received for 0.5 s" in err.value.details()
+            assert asyncio.get_running_loop().time() - started < 10
+        assert await wait_until(lambda: temp_files(shared(node)) == [], 5)
+        assert "stalled.bin" not in indexed_names(node)
+        src = tmp_path / "next.bin"
+        make_file(src, 1000)
+        assert (await upload_file(node.grpc_address, src)).size == 1000  # the one slot is free again
+
+
 async def test_hostile_names_are_refused(tmp_path, name_corpus):
     async with running_node(tmp_path, plugins=PLUGINS) as node:
         outside_before = sorted(p.name for p in tmp_path.iterdir())
@@ -328,3 +354,25 @@ async def test_cancelled_upload_leaves_nothing_on_the_node(tmp_path):
         assert await wait_until(lambda: os.listdir(shared(node)) == [], 10), os.listdir(shared(node))
         await node.store.refresh()
         assert "up.bin" not in indexed_names(node)
+
+
+def test_config_defaults_and_errors():
+    from peerkit.config import ConfigError, parse_config
+
+    def section(table: dict):
+        raw = {"node": {"name": "n", "plugins": ["grpc_transfer"]}, "grpc_transfer": table}
+        return parse_config(raw, env={}).sections["grpc_transfer"]
+
+    cfg = section({"max_upload_bytes": "2GiB"})
+    assert (cfg.chunk_size, cfg.upload_limit, cfg.max_concurrent_uploads, cfg.upload_idle_timeout_s) == (MiB, 2 << 30, 32, 60.0)
+    assert section({"max_upload_bytes": 0}).upload_limit is None
+    for table, needle in (
+        ({"chunk_size": "8MiB"}, "chunk_size: expected 1 to"),
+        ({"upload_idle_timeout_s": -1}, "upload_idle_timeout_s: expected >= 0"),
+        ({"max_concurrent_uploads": -2}, "max_concurrent_uploads"),
+        ({"max_upload_bytes": "lots"}, "max_upload_bytes"),
+        ({"chunksize": 5}, "unknown key chunksize"),
+    ):
+        with pytest.raises(ConfigError, match=needle) as err:
+            section(table)
+        assert "[grpc_transfer]" in str(err.value) and "\n" not in str(err.value)

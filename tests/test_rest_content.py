@@ -13,7 +13,7 @@ import pytest
 
 from support.nodes import running_node
 from support.rest import PROBLEM_JSON, raw_request, tree
-from support.transfer import evict
+from support.transfer import evict, wait_until
 
 SIZE = 3 * 1024 * 1024 + 123  # a few chunks and a ragged tail
 MiB = 1 << 20
@@ -197,6 +197,25 @@ async def test_put_over_the_limit_with_content_length_is_413_before_reading(smal
     assert int(uploaded) < MiB  # curl waited for 100-continue and never sent the body
     assert not (small_node.store.root / "over.bin").exists()
     assert temp_files(small_node) == []
+
+
+async def test_a_put_whose_body_stalls_is_408_and_leaves_nothing(tmp_path):
+    async with running_node(tmp_path, plugins=["rest_litestar"], rest_litestar={"upload_idle_timeout_s": 0.5}) as node:
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.rest_port)
+        try:
+            writer.write(
+                b"PUT /api/v1/files/stalled.bin/content HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n" + b"a" * 1000
+            )
+            await writer.drain()
+            started = asyncio.get_running_loop().time()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)  # then the client says nothing more
+            assert asyncio.get_running_loop().time() - started < 8
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 408 ")
+        assert PROBLEM_JSON.encode() in head.lower()
+        assert await wait_until(lambda: temp_files(node) == [], 5)
+        assert not (node.store.root / "stalled.bin").exists()
 
 
 async def test_put_over_the_limit_while_streaming_is_413(small_node):

@@ -19,16 +19,22 @@ class TransferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``chunk_size``: bytes per Download message. ``max_upload_bytes``: the
     largest file one Upload may store (0 = no limit); sizes are an int or a
     string with a unit such as ``"4GiB"``. ``max_concurrent_uploads``: uploads
-    this node accepts at once (0 = no limit); more answer RESOURCE_EXHAUSTED."""
+    this node accepts at once (0 = no limit); more answer RESOURCE_EXHAUSTED.
+    ``upload_idle_timeout_s``: an upload that sends nothing for this long is
+    ended with DEADLINE_EXCEEDED and its temp file removed, so stalled clients
+    cannot hold the upload slots forever (0 = wait forever)."""
 
     chunk_size: int | str = DEFAULT_CHUNK_SIZE
     max_upload_bytes: int | str = DEFAULT_MAX_UPLOAD
     max_concurrent_uploads: int = 32
+    upload_idle_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         normalise_sizes(self, "chunk_size", "max_upload_bytes")
         if not 1 <= int(self.chunk_size) <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}")
+        if self.upload_idle_timeout_s < 0:
+            raise ValueError(f"upload_idle_timeout_s: expected >= 0, got {self.upload_idle_timeout_s}")
         if self.max_concurrent_uploads < 0:
             raise ValueError(f"max_concurrent_uploads: expected >= 0, got {self.max_concurrent_uploads}")
 

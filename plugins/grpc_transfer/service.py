@@ -25,6 +25,7 @@ from peerkit.errors import IntegrityError, NotFound, PeerkitError, TooLarge
 from peerkit.names import validate_name
 from peerkit.pagecache import is_cached
 from peerkit.store import AtomicWriter, FileEntry
+from peerkit.utils import each_within
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 
 from .status import BadRequest, OutOfRange, abort, code_for
@@ -279,6 +280,7 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         self._chunk = int(config.chunk_size)
         self._max_upload = config.upload_limit
         self._max_uploads = config.max_concurrent_uploads
+        self._idle = config.upload_idle_timeout_s or None
         self._uploads = 0
 
     # ------------------------------------------------------------------ Stat
@@ -330,7 +332,7 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         writer: _LockedWriter | None = None
         received = 0
         try:
-            async for msg in request_iterator:
+            async for msg in each_within(request_iterator, self._idle, "upload"):
                 # Data arrives as a memoryview of the received bytes (wire.decode_upload), the rest as messages.
                 data = msg if isinstance(msg, memoryview) else (msg.data if msg.WhichOneof("body") == "data" else None)
                 kind = "data" if data is not None else msg.WhichOneof("body")

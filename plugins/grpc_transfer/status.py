@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import grpc
 
-from peerkit.errors import AlreadyExists, IntegrityError, InvalidName, NotFound, PeerkitError, TooLarge, TransportError
+from peerkit.errors import AlreadyExists, IntegrityError, InvalidName, NotFound, PeerkitError, Stalled, TooLarge, TransportError
 
 ERROR_KEY = "peerkit-error"
 
@@ -31,11 +31,12 @@ ERROR_CODES: dict[type[Exception], grpc.StatusCode] = {
     IntegrityError: grpc.StatusCode.DATA_LOSS,
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     OutOfRange: grpc.StatusCode.OUT_OF_RANGE,
+    Stalled: grpc.StatusCode.DEADLINE_EXCEEDED,
     TransportError: grpc.StatusCode.UNAVAILABLE,
 }
 _BY_NAME: dict[str, type[Exception]] = {cls.__name__: cls for cls in ERROR_CODES}
 _BY_CODE: dict[grpc.StatusCode, type[Exception]] = {
-    code: cls for cls, code in ERROR_CODES.items() if cls not in (BadRequest, InvalidName, TransportError)
+    code: cls for cls, code in ERROR_CODES.items() if cls not in (BadRequest, InvalidName, TransportError, Stalled)
 }
 
 

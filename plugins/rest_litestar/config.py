@@ -15,9 +15,13 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """uvicorn's per-request access log (off: it costs about a tenth of the request rate)."""
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD
     """Largest body ``PUT /files/{name}/content`` accepts; larger gets 413."""
+    upload_idle_timeout_s: float = 60.0
+    """A PUT whose body stops arriving for this long gets 408 and leaves nothing (0: wait forever)."""
     docs: bool = True
     """Serve the OpenAPI document and browsable docs under ``/schema``."""
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 0:
             raise ValueError("max_upload_bytes must be >= 0")
+        if self.upload_idle_timeout_s < 0:
+            raise ValueError("upload_idle_timeout_s must be >= 0")

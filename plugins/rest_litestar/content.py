@@ -28,6 +28,7 @@ from peerkit.errors import NotFound, TooLarge
 from peerkit.names import validate_name
 from peerkit.pagecache import is_cached
 from peerkit.store import FileEntry
+from peerkit.utils import each_within
 
 from .pathname import raw_segment
 from .problems import problem
@@ -273,6 +274,7 @@ def content_routes(node: Node, config: RestConfig) -> list[Any]:
         responses={
             200: ResponseSpec(FileEntry, description="Replaced an existing file (overwrite=true)", generate_examples=False),
             409: problem("The file exists and overwrite was not requested, or another upload won"),
+            408: problem("The body stopped arriving for longer than `[rest_litestar] upload_idle_timeout_s`"),
             413: problem("The body is over the size limit"),
             422: problem("Bad file name, or the body does not match the announced sha256/size"),
         },
@@ -301,7 +303,7 @@ def content_routes(node: Node, config: RestConfig) -> list[Any]:
             )
         )
         try:
-            await _receive_into(request, writer, limit, received)
+            await _receive_into(request, writer, limit, received, config.upload_idle_timeout_s or None)
             entry = await writer.commit()
         finally:
             if not writer.writer.done:
@@ -324,13 +326,18 @@ def _content_length(request: Request[Any, Any, Any]) -> int | None:
     return int(raw)
 
 
-async def _receive_into(request: Request[Any, Any, Any], writer: _SerialWriter, limit: int, count: Any) -> None:
-    """Stream the body into ``writer``: 1 MiB batches, each written in a thread while the next arrives."""
+async def _receive_into(
+    request: Request[Any, Any, Any], writer: _SerialWriter, limit: int, count: Any, idle: float | None
+) -> None:
+    """Stream the body into ``writer``: 1 MiB batches, each written in a thread while the next arrives.
+
+    A body that stops arriving for ``idle`` seconds ends the upload (Stalled: 408).
+    """
     buf = bytearray()
     total = 0
     pending: asyncio.Future[None] | None = None
     try:
-        async for chunk in request.stream():
+        async for chunk in each_within(request.stream(), idle, "upload"):
             if not chunk:
                 continue
             total += len(chunk)

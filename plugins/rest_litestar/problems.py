@@ -20,7 +20,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
-from peerkit.errors import AlreadyExists, IntegrityError, NotFound, TooLarge, TransportError
+from peerkit.errors import AlreadyExists, IntegrityError, NotFound, Stalled, TooLarge, TransportError
 
 log = logging.getLogger("peerkit.rest")
 
@@ -32,6 +32,7 @@ ERROR_STATUS: dict[type[Exception], int] = {
     NotFound: 404,
     AlreadyExists: 409,
     TooLarge: 413,
+    Stalled: 408,
     IntegrityError: 422,
     TransportError: 502,
     ValueError: 422,  # InvalidName and every "bad input" ValueError
