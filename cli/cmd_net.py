@@ -78,6 +78,9 @@ def do_net_up(
     write_network(specs, big_size)
     net = LocalNetwork(specs)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Installed explicitly: a shell starting `peerkit net up &` in a script sets
+    # SIGINT to ignored, and `kill -INT` must still stop the network.
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupt)
     code = 0
     try:
         net.start()
@@ -105,7 +108,7 @@ def do_net_up(
             raise
     finally:
         # a second Ctrl-C must not cut the clean-up short and leave nodes behind
-        old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             killed = net.stop()
@@ -114,7 +117,7 @@ def do_net_up(
             if temp_dir is not None:
                 shutil.rmtree(temp_dir, ignore_errors=True)
         finally:
-            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
     return code
 

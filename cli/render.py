@@ -87,6 +87,9 @@ def files_footer(entries: list[dict[str, Any]]) -> str:
 
 def peers_table(peers: list[dict[str, Any]]) -> Table:
     tab = table("Name", "REST", "gRPC", "State", "Last seen", "Friend")
+    # Addresses are what people copy: narrow terminals squeeze the other columns first.
+    for col, key in ((tab.columns[1], "rest"), (tab.columns[2], "grpc")):
+        col.min_width = max((len(str(p.get(key) or "")) for p in peers), default=0)
     for p in peers:
         state = str(p.get("state", "?"))
         tab.add_row(
