@@ -8,7 +8,7 @@ import rich_click as click
 from rich.text import Text
 
 from .console import Env
-from .errors import NothingFound
+from .errors import NothingFound, UsageProblem
 from .options import json_option, node_options
 from .render import files_footer, files_table, hits_table, t
 
@@ -88,10 +88,19 @@ def do_files(env: Env, network: bool, as_json: bool) -> int:
     return 0
 
 
+def locate_params(name: str, ttl: int | None) -> dict[str, Any]:
+    """Query parameters of ``GET /locate``; a malformed ``sha256:`` query is a usage error (exit 2)."""
+    from peerkit.store import sha256_query
+
+    try:
+        sha256_query(name)
+    except ValueError as err:
+        raise UsageProblem(str(err)) from None
+    return {"name": name} if ttl is None else {"name": name, "ttl": ttl}
+
+
 def do_locate(env: Env, name: str, ttl: int | None, as_json: bool) -> int:
-    params: dict[str, Any] = {"name": name}
-    if ttl is not None:
-        params["ttl"] = ttl
+    params = locate_params(name, ttl)
     doc = env.client().get("/locate", params=params, timeout=LOCATE_HTTP_TIMEOUT_S)
     hits = doc.get("hits") or []
     reached = doc.get("peers_reached")
@@ -129,5 +138,5 @@ def files(env: Env, network: bool, as_json: bool) -> int:
 @json_option
 @click.pass_obj
 def locate(env: Env, name: str, ttl: int | None, as_json: bool) -> int:
-    """Flood a query and list every peer holding NAME (also a glob like '*.txt', or sha256:<hex>)."""
+    """Flood a query and list every peer holding NAME (also a glob like '*.txt', or sha256:<hex>, where 8+ digits are enough)."""
     return do_locate(env, name, ttl, as_json)

@@ -20,7 +20,7 @@ from rich.text import Text
 from peerkit import AlreadyExists, InvalidName, validate_name
 from peerkit.utils import human_bytes
 
-from .cmd_files import LOCATE_HTTP_TIMEOUT_S
+from .cmd_files import LOCATE_HTTP_TIMEOUT_S, locate_params
 from .console import Env, run
 from .errors import CliError, Interrupted, NothingFound, UsageProblem
 from .options import json_option, node_options
@@ -69,9 +69,7 @@ def do_download(
 ) -> int:
     from peerkit.plugins.grpc_transfer.client import download_file
 
-    params: dict[str, Any] = {"name": name}
-    if ttl is not None:
-        params["ttl"] = ttl
+    params = locate_params(name, ttl)
     doc = env.client().get("/locate", params=params, timeout=LOCATE_HTTP_TIMEOUT_S)
     hits = [h for h in doc.get("hits") or [] if h.get("grpc")]
     if from_peer:

@@ -201,7 +201,7 @@ class FileStore:
         raise NotFound(f"no shared file with sha256 {digest}")
 
     async def match(self, query: str) -> list[FileEntry]:
-        """Files matching an exact name, a glob (``*.txt``) or ``sha256:<hex>``."""
+        """Files matching an exact name, a glob (``*.txt``) or ``sha256:<hex>`` (8 or more digits: a prefix)."""
         entries = await self.refresh()
         return match_entries(entries, query)
 
@@ -243,11 +243,30 @@ class FileStore:
         return entry
 
 
+SHA256_PREFIX_MIN = 8  # like git's short hashes; the CLI shows 12
+
+
+def sha256_query(query: str) -> str | None:
+    """The lower-case hex of a ``sha256:<hex>`` query (a prefix of 8 to 64 digits), None if not one.
+
+    ValueError for ``sha256:`` followed by anything else, so a typo is an error, not "no hits".
+    """
+    if not query.startswith("sha256:"):
+        return None
+    digest = query[7:].lower()
+    if not SHA256_PREFIX_MIN <= len(digest) <= 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"sha256: needs {SHA256_PREFIX_MIN} to 64 hex digits (a prefix is enough), got {query[7:]!r}")
+    return digest
+
+
 def match_entries(entries: list[FileEntry], query: str) -> list[FileEntry]:
-    """Pure matching rule shared by every query path: sha256:, glob, or exact (NFC) name."""
-    if query.startswith("sha256:"):
-        digest = query[7:].lower()
-        return [e for e in entries if e.sha256 == digest]
+    """Pure matching rule shared by every query path: sha256: (whole or prefix), glob, or exact (NFC) name."""
+    try:
+        digest = sha256_query(query)
+    except ValueError:
+        return []
+    if digest is not None:
+        return [e for e in entries if e.sha256.startswith(digest)]
     if any(ch in query for ch in "*?["):
         return [e for e in entries if fnmatch.fnmatchcase(e.name, query)]
     try:

@@ -121,6 +121,11 @@ def test_locate_plain_json_ttl_and_nothing_found(net):
     short = peerkit("locate", "far.bin", "--ttl", "1", "--json", peer=net["near"])
     assert short.returncode == 1
     assert as_json(short)["hits"] == []
+    # the 12-digit sha256 the tables show finds it too
+    by_prefix = as_json(peerkit("locate", f"sha256:{net['far_sha'][:12]}", "--json", peer=net["near"]))
+    assert [(h["peer"], h["name"]) for h in by_prefix["hits"]] == [("far", "far.bin")]
+    typo = peerkit("locate", "sha256:far", peer=net["near"])
+    assert typo.returncode == 2 and "hex digits" in one_error_line(typo)
     missing = peerkit("locate", "no-such-file.txt", peer=net["near"])
     assert missing.returncode == 1
     assert "no peer holds 'no-such-file.txt'" in one_error_line(missing)
@@ -136,6 +141,10 @@ def test_download_plain_json_and_from(net, tmp_path):
     # already there and identical: nothing to do
     again = peerkit("download", "far.bin", "-o", str(tmp_path / "far.bin"), peer=net["near"])
     assert again.returncode == 0 and "Already there" in again.stdout
+    assert peerkit("download", "sha256:12", "-o", str(tmp_path / "typo.bin"), peer=net["near"]).returncode == 2
+    by_prefix = peerkit("download", f"sha256:{net['far_sha'][:12]}", "-o", str(tmp_path / "by-hash.bin"), peer=net["near"])
+    assert by_prefix.returncode == 0, by_prefix.stderr
+    assert hashlib.sha256((tmp_path / "by-hash.bin").read_bytes()).hexdigest() == net["far_sha"]
     doc = as_json(peerkit("download", "far.bin", "-o", str(tmp_path / "copy.bin"), "--from", "far", "--json", peer=net["mid"]))
     assert doc["sha256"] == net["far_sha"] and doc["size"] == FAR_SIZE and doc["verified"] is True
     assert doc["peers"] == ["far"] and doc["path"] == str(tmp_path / "copy.bin")

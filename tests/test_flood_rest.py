@@ -60,6 +60,8 @@ async def test_locate_clamps_ttl_and_refuses_bad_input(line):
         {"name": "x", "timeout": 1000},
         {"name": "q" * 2000},
         {"name": ""},
+        {"name": "sha256:zz"},
+        {"name": "sha256:abc"},
         {},
     ):
         resp = await client.get("/locate", params=params)

@@ -119,6 +119,9 @@ async def test_match_exact_glob_and_sha(store):
     assert [e.name for e in await store.match("*.txt")] == ["a.txt", "b.txt"]
     digest = hashlib.sha256(b"c").hexdigest()
     assert [e.name for e in await store.match(f"sha256:{digest}")] == ["c.bin"]
+    assert [e.name for e in await store.match(f"sha256:{digest[:12].upper()}")] == ["c.bin"]  # a prefix, as the CLI shows
+    assert await store.match(f"sha256:{digest[:7]}") == []  # too short to mean anything
+    assert await store.match("sha256:not-hex!") == []
     assert await store.match("../etc/passwd") == []
 
 

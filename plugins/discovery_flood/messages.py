@@ -14,6 +14,8 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from peerkit.store import sha256_query
+
 from .config import TTL_CAP
 
 PROTOCOL_VERSION = 1
@@ -189,4 +191,5 @@ def check_query(query: object) -> str:
         raise ValueError("the query must be a non-empty name, glob or sha256:<hex>")
     if len(query.encode("utf-8", "surrogatepass")) > MAX_QUERY_BYTES:
         raise ValueError(f"the query is over {MAX_QUERY_BYTES} bytes")
+    sha256_query(query)  # a malformed sha256: query is the caller's mistake, not "no hits"
     return query

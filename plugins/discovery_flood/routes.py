@@ -27,11 +27,14 @@ def flood_routes(flooder: Flooder) -> list[Any]:
     @get(
         "/locate",
         summary="Flood a query through the network; list every peer holding matching files",
-        description="`name` is an exact file name, a glob such as `*.txt`, or `sha256:<hex>`.",
+        description=(
+            "`name` is an exact file name, a glob such as `*.txt`, or `sha256:<hex>` "
+            "(the whole digest or a prefix of at least 8 hex digits)."
+        ),
         tags=["discovery"],
     )
     async def locate(
-        name: Annotated[str, Parameter(description="exact name, glob or sha256:<hex>", min_length=1, max_length=MAX_QUERY_BYTES)],
+        name: Annotated[str, Parameter(description="exact name, glob or sha256:<hex> (8+ digits: a prefix)", min_length=1, max_length=MAX_QUERY_BYTES)],
         ttl: Annotated[int | None, Parameter(description=TTL_DOC)] = None,
         timeout: Annotated[float | None, Parameter(description=TIMEOUT_DOC)] = None,
     ) -> LocateResult:
