@@ -346,3 +346,32 @@ async def test_clients_that_vanish_leave_nothing_behind(node, data):
     assert len(os.listdir("/proc/self/fd")) <= fds_before  # the file being sent was closed
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{node.rest_url}/api/v1/status")).status_code == 200
+
+
+async def test_many_clients_at_once_all_get_exact_bytes(node, data):
+    """64 downloads, 64 status reads and 8 uploads at the same time on one node: every one complete and exact."""
+    url = f"{node.rest_url}/api/v1"
+    limits = httpx.Limits(max_connections=136, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def download(i: int) -> bool:
+            if i % 2:  # half of them ask for a range
+                resp = await client.get("/files/data.bin/content", headers={"range": f"bytes={i * 1000}-"})
+                assert resp.status_code == 206
+                return resp.content == data[i * 1000 :]
+            resp = await client.get("/files/data.bin/content")
+            return resp.status_code == 200 and resp.content == data
+
+        async def status(_: int) -> bool:
+            resp = await client.get("/status")
+            return resp.status_code == 200 and resp.json()["name"] == node.name
+
+        async def upload(i: int) -> bool:
+            body = pattern(MiB + i, seed=i)
+            resp = await client.put(f"/files/up-{i}.bin/content", content=body, headers={"x-sha256": hashlib.sha256(body).hexdigest()})
+            return resp.status_code == 201 and (node.store.root / f"up-{i}.bin").read_bytes() == body
+
+        results = await asyncio.wait_for(
+            asyncio.gather(*(download(i) for i in range(64)), *(status(i) for i in range(64)), *(upload(i) for i in range(8))), 120
+        )
+    assert all(results), [i for i, ok in enumerate(results) if not ok]
+    assert temp_files(node) == []
