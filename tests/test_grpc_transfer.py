@@ -245,6 +245,7 @@ async def test_a_stalled_upload_is_ended_and_frees_its_slot(tmp_path):
             assert asyncio.get_running_loop().time() - started < 10
         assert await wait_until(lambda: temp_files(shared(node)) == [], 5)
         assert "stalled.bin" not in indexed_names(node)
+        assert node.metrics.get("uploads_stalled") == 1
         src = tmp_path / "next.bin"
         make_file(src, 1000)
         assert (await upload_file(node.grpc_address, src)).size == 1000  # the one slot is free again

@@ -216,6 +216,7 @@ async def test_a_put_whose_body_stalls_is_408_and_leaves_nothing(tmp_path):
         assert PROBLEM_JSON.encode() in head.lower()
         assert await wait_until(lambda: temp_files(node) == [], 5)
         assert not (node.store.root / "stalled.bin").exists()
+        assert node.metrics.get("uploads_stalled") == 1
 
 
 async def test_put_over_the_limit_while_streaming_is_413(small_node):

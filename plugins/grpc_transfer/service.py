@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
-from peerkit.errors import IntegrityError, NotFound, PeerkitError, TooLarge
+from peerkit.errors import IntegrityError, NotFound, PeerkitError, Stalled, TooLarge
 from peerkit.names import validate_name
 from peerkit.pagecache import is_cached
 from peerkit.store import AtomicWriter, FileEntry
@@ -358,6 +358,8 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         except (PeerkitError, ValueError) as err:
             if writer is not None:
                 await writer.abort()
+            if isinstance(err, Stalled):
+                self._node.metrics.inc("uploads_stalled")
             if code_for(err) is None:
                 raise
             await abort(context, err)

@@ -24,7 +24,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from peerkit.errors import NotFound, TooLarge
+from peerkit.errors import NotFound, Stalled, TooLarge
 from peerkit.names import validate_name
 from peerkit.pagecache import is_cached
 from peerkit.store import FileEntry
@@ -305,6 +305,9 @@ def content_routes(node: Node, config: RestConfig) -> list[Any]:
         try:
             await _receive_into(request, writer, limit, received, config.upload_idle_timeout_s or None)
             entry = await writer.commit()
+        except Stalled:
+            node.metrics.inc("uploads_stalled")
+            raise
         finally:
             if not writer.writer.done:
                 # Scheduled at once (survives our cancellation); awaited so the error reply comes after cleanup.
