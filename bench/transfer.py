@@ -38,6 +38,7 @@ from pathlib import Path
 import httpx
 import msgspec
 
+from peerkit.memory import tune_malloc
 from peerkit.plugins.grpc_transfer.client import download_file, upload_file
 from peerkit.utils import parse_size
 
@@ -365,6 +366,7 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    tune_malloc()  # as the peerkit CLI does for its downloads and uploads
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GiB")
     parser.add_argument("--dir", default="/tmp/peerkit-bench")

@@ -14,6 +14,8 @@ import sys
 
 import rich_click as click
 
+from peerkit.memory import tune_malloc
+
 from .cmd_echo import echo
 from .cmd_files import files, locate
 from .cmd_info import peer, peers, status
@@ -56,6 +58,7 @@ for command in (node, net, plugins, status, peers, peer, files, locate, download
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    tune_malloc()  # before any thread starts: downloads and uploads move bulk data in this process too
     env = Env(debug="--debug" in args)
     try:
         code = cli.main(args=args, prog_name="peerkit", obj=env, standalone_mode=False)

@@ -23,6 +23,7 @@ from . import __version__
 from .config import Config
 from .errors import PeerkitError, TransportError
 from .grpc_server import GrpcService, build_server
+from .memory import tune_malloc
 from .messages import MessageRouter
 from .metrics import Metrics
 from .peers import Peer, PeerTable
@@ -210,6 +211,7 @@ class Node:
     # ------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Open state, let plugins configure, start servers, then run start-up hooks."""
+        tune_malloc()  # a node moves bulk data: keep transfer buffers off the page-fault path
         try:
             await asyncio.to_thread(self.store.open)
         except OSError as err:
