@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from peerkit import AlreadyExists, NotFound, PeerkitError, TooLarge, TransportError
-from peerkit.tls import client_ssl_context, is_verify_failure
+from peerkit.tls import Identity, client_ssl_context, is_client_cert_missing, is_verify_failure
 
 from .errors import Rejected, Unreachable, UsageProblem
 
@@ -56,9 +56,14 @@ def _detail(resp: httpx.Response) -> str:
 class NodeClient:
     """``get/post/delete`` on one node; returns decoded JSON."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 10.0, ca: bytes | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, token: str | None = None, timeout: float = 10.0, ca: bytes | None = None,
+        identity: Identity | None = None,
+    ) -> None:
         self.base_url = normalize_url(base_url)
-        verify = client_ssl_context(ca) if ca is not None else True  # ca: PEM bytes to verify an https node
+        self._identity = identity
+        # ca: PEM bytes to verify an https node; identity: our certificate for nodes that demand one
+        verify = client_ssl_context(ca, identity) if ca is not None or identity is not None else True
         headers = {"accept": "application/json", "user-agent": "peerkit-cli"}
         if token:
             headers["authorization"] = f"Bearer {token}"
@@ -68,6 +73,9 @@ class NodeClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def _tls_hint(self) -> str:
+        return _tls_hint(self.base_url, self._identity)
 
     def get(self, path: str, *, params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
         return self._request("GET", path, params=params, timeout=timeout)
@@ -87,7 +95,7 @@ class NodeClient:
             raise Unreachable(f"cannot reach the node at {self.base_url}: {_reason(err)}") from None
         except httpx.RemoteProtocolError:
             raise Unreachable(
-                f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?{_tls_hint(self.base_url)})"
+                f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?{self._tls_hint()})"
             ) from None
         except httpx.TimeoutException:
             raise TransportError(f"the node at {self.base_url} did not answer {method} {path} in time") from None
@@ -115,14 +123,23 @@ class NodeClient:
         return TransportError(f"the node answered {status} to {resp.request.method} {API}{path}: {detail}")
 
 
-def _tls_hint(url: str) -> str:
-    return "; if the node uses TLS, use https:// and --cacert" if url.startswith("http://") else ""
+CLIENT_CERT_HINT = "the node requires a client certificate (give --cert and --key, or PEERKIT_CERT and PEERKIT_KEY)"
+
+
+def _tls_hint(url: str, identity: Identity | None = None) -> str:
+    if url.startswith("http://"):
+        return "; if the node uses TLS, use https:// and --cacert"
+    if identity is None:  # TLS 1.3 servers drop a client without a certificate after the handshake
+        return "; if it demands a client certificate, give --cert and --key"
+    return ""
 
 
 def _reason(err: Exception) -> str:
     text = str(err)
     if is_verify_failure(err):
         return "its TLS certificate is not trusted (give the CA bundle with --cacert or PEERKIT_CACERT)"
+    if is_client_cert_missing(err):
+        return CLIENT_CERT_HINT
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused (is it running? start one with `peerkit net up`)"
     return text or type(err).__name__

@@ -32,7 +32,7 @@ def do_echo(env: Env, direction: str, size: int, chunk_size: int | None, via: st
         target = env.peer
     arrow = "←" if direction == "download" else "→"
     with TransferBar(env.stderr, f"echo {arrow} {peer}", size, live=env.live_progress and not as_json) as bar:
-        outcome = run(call(target, size, token=env.token, progress=bar, tls=env.tls, ca=env.ca, **kwargs))  # type: ignore[operator]
+        outcome = run(call(target, size, token=env.token, progress=bar, tls=env.tls, ca=env.ca, identity=env.identity, **kwargs))  # type: ignore[operator]
     doc = {
         "direction": outcome.direction,
         "transport": outcome.transport,

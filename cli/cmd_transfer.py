@@ -103,7 +103,7 @@ def do_download(
     label = f"{file_name} ← {holders[0]}" + (f" +{len(holders) - 1}" if len(holders) > 1 else "")
     try:
         with TransferBar(env.stderr, label, size, live=env.live_progress and not as_json) as bar:
-            result = run(download_file(sources, dest, name=file_name, sha256=sha256, progress=bar, token=env.token, tls=env.tls, ca=env.ca))
+            result = run(download_file(sources, dest, name=file_name, sha256=sha256, progress=bar, token=env.token, tls=env.tls, ca=env.ca, identity=env.identity))
     except KeyboardInterrupt:
         part = part_path(dest)
         kept = f"{human_bytes(part.stat().st_size)} kept in {part}; " if part.exists() else ""
@@ -151,7 +151,7 @@ def do_upload(env: Env, path: str, as_name: str | None, overwrite: bool, as_json
     size = src.stat().st_size
     try:
         with TransferBar(env.stderr, f"{name} → {status.get('name')}", size, live=env.live_progress and not as_json) as bar:
-            result = run(upload_file(address, src, name=name, overwrite=overwrite, progress=bar, token=env.token, tls=env.tls, ca=env.ca))
+            result = run(upload_file(address, src, name=name, overwrite=overwrite, progress=bar, token=env.token, tls=env.tls, ca=env.ca, identity=env.identity))
     except KeyboardInterrupt:
         raise Interrupted("upload interrupted; the node keeps nothing of it") from None
     info = {

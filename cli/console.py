@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.text import Text
 
+from peerkit.tls import Identity
+
 from .client import DEFAULT_PEER, NodeClient
 from .errors import UsageProblem
 
@@ -30,10 +32,13 @@ class Env:
     peer: str = DEFAULT_PEER
     token: str | None = None
     cacert: str | None = None  # --cacert / PEERKIT_CACERT: CA bundle for https nodes and TLS gRPC
+    cert: str | None = None  # --cert / PEERKIT_CERT and --key / PEERKIT_KEY: our client certificate
+    key: str | None = None  # for nodes with [security] tls_client_auth (mutual TLS)
     stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
     stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _client: NodeClient | None = field(default=None, repr=False)
     _ca: bytes | None = field(default=None, repr=False)
+    _identity: Identity | None = field(default=None, repr=False)
 
     @property
     def ca(self) -> bytes | None:
@@ -46,6 +51,21 @@ class Env:
         return self._ca
 
     @property
+    def identity(self) -> Identity | None:
+        """``--cert``/``--key`` loaded (once), or None; both or neither."""
+        if self._identity is None and (self.cert or self.key):
+            if not (self.cert and self.key):
+                have, missing = ("--cert", "--key") if self.cert else ("--key", "--cert")
+                raise UsageProblem(f"{have} needs {missing} too (the client certificate and its private key)")
+            try:
+                self._identity = Identity.load(Path(self.cert).expanduser(), Path(self.key).expanduser())
+            except OSError as err:
+                raise UsageProblem(f"cannot read {err.filename}: {err.strerror}") from None
+            except ValueError as err:
+                raise UsageProblem(str(err)) from None
+        return self._identity
+
+    @property
     def tls(self) -> bool:
         """An https ``--peer`` means a TLS network: gRPC goes over TLS too."""
         return self.peer.startswith("https://")
@@ -56,7 +76,7 @@ class Env:
 
     def client(self) -> NodeClient:
         if self._client is None:
-            self._client = NodeClient(self.peer, token=self.token, ca=self.ca)
+            self._client = NodeClient(self.peer, token=self.token, ca=self.ca, identity=self.identity)
         return self._client
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Options shared by many commands.
 
-``--peer``/``--token``/``--cacert``/``--debug`` work before the command (``peerkit --peer
+``--peer``/``--token``/``--cacert``/``--cert``/``--key``/``--debug`` work before the command (``peerkit --peer
 URL status``, where the env vars PEERKIT_PEER/PEERKIT_TOKEN are read) and after
 it (``peerkit status --peer URL``, which wins).
 """
@@ -20,6 +20,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 PEER_HELP = "The node's REST URL (env PEERKIT_PEER; default http://127.0.0.1:5001)."
 TOKEN_HELP = "Bearer token, when the node requires one (env PEERKIT_TOKEN)."
 CACERT_HELP = "CA bundle (PEM) to verify an https node and its TLS gRPC with (env PEERKIT_CACERT)."
+CERT_HELP = "Client certificate (PEM) for nodes that demand one: tls_client_auth (env PEERKIT_CERT)."
+KEY_HELP = "The private key (PEM) of --cert (env PEERKIT_KEY)."
 
 
 def _env(ctx: click.Context) -> Env:
@@ -47,6 +49,16 @@ def _set_cacert(ctx: click.Context, _param: click.Parameter, value: str | None) 
         _env(ctx).cacert = value
 
 
+def _set_cert(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        _env(ctx).cert = value
+
+
+def _set_key(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        _env(ctx).key = value
+
+
 def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         _env(ctx).debug = True
@@ -60,6 +72,8 @@ def debug_option(f: F) -> F:
 
 def node_options(f: F) -> F:
     """``--peer`` and ``--token`` (and ``--debug``) on a client command."""
+    f = click.option("--key", metavar="PATH", expose_value=False, callback=_set_key, help=KEY_HELP)(f)
+    f = click.option("--cert", metavar="PATH", expose_value=False, callback=_set_cert, help=CERT_HELP)(f)
     f = click.option("--cacert", metavar="PATH", expose_value=False, callback=_set_cacert, help=CACERT_HELP)(f)
     f = click.option("--token", metavar="TOKEN", expose_value=False, callback=_set_token, help=TOKEN_HELP)(f)
     f = click.option("--peer", "-p", metavar="URL", expose_value=False, callback=_set_peer, help=PEER_HELP)(f)
@@ -72,6 +86,8 @@ def json_option(f: F) -> F:
 
 def group_options(f: F) -> F:
     """The same options on the ``peerkit`` group itself, reading the environment."""
+    f = click.option("--key", metavar="PATH", envvar="PEERKIT_KEY", expose_value=False, callback=_set_key, help=KEY_HELP)(f)
+    f = click.option("--cert", metavar="PATH", envvar="PEERKIT_CERT", expose_value=False, callback=_set_cert, help=CERT_HELP)(f)
     f = click.option(
         "--cacert", metavar="PATH", envvar="PEERKIT_CACERT", expose_value=False, callback=_set_cacert, help=CACERT_HELP
     )(f)

@@ -49,6 +49,9 @@ class SecuritySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_ca: str | None = None  # CA bundle to verify other nodes (default: the system's roots)
+    # Mutual TLS: REST and gRPC accept only clients presenting a certificate that
+    # chains to tls_ca; the node presents its own tls_cert/tls_key to its peers.
+    tls_client_auth: bool = False
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -144,6 +147,11 @@ def _resolve_tls(security: SecuritySection, base: Path, source: str) -> None:
     if bool(security.tls_cert) != bool(security.tls_key):
         have, missing = ("tls_cert", "tls_key") if security.tls_cert else ("tls_key", "tls_cert")
         raise ConfigError(f"{source}: [security] {have} is set but {missing} is missing (give both, or neither)")
+    if security.tls_client_auth and not (security.tls_cert and security.tls_ca):
+        missing = "tls_cert and tls_key" if not security.tls_cert else "tls_ca"
+        raise ConfigError(
+            f"{source}: [security] tls_client_auth needs {missing} (clients' certificates are checked against tls_ca)"
+        )
     for key in ("tls_cert", "tls_key", "tls_ca"):
         value = getattr(security, key)
         if not value:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -30,7 +31,7 @@ from .peers import Peer, PeerTable
 from .host import make_plugin_manager, plugin_names
 from .security import TokenInterceptor, TokenMiddleware, bearer
 from .store import FileEntry, FileStore
-from .tls import read_pem, server_credentials
+from .tls import Identity, read_pem, server_credentials
 from .transport import Transport
 from .utils import await_me_maybe
 
@@ -97,6 +98,7 @@ class Node:
         self._grpc_address: str | None = None
         self.tls_ca: bytes | None = None  # PEM of [security] tls_ca, read at start (peers verify with it)
         self._grpc_credentials: Any = None  # grpc.ServerCredentials when tls_cert/tls_key are set
+        self.tls_identity: Identity | None = None  # tls_cert/tls_key, presented to peers that ask (mutual TLS)
 
     # ------------------------------------------------------------ properties
     @property
@@ -240,12 +242,13 @@ class Node:
             if security.tls_ca:
                 self.tls_ca = await asyncio.to_thread(read_pem, security.tls_ca)
             if security.tls_cert and security.tls_key:
-                cert, key = await asyncio.gather(
-                    asyncio.to_thread(read_pem, security.tls_cert), asyncio.to_thread(read_pem, security.tls_key)
-                )
-                self._grpc_credentials = server_credentials(cert, key)
+                self.tls_identity = await asyncio.to_thread(Identity.load, security.tls_cert, security.tls_key)
+                client_ca = self.tls_ca if security.tls_client_auth else None
+                self._grpc_credentials = server_credentials(self.tls_identity.cert, self.tls_identity.key, client_ca)
         except OSError as err:
             raise StartupError(f"cannot read TLS file {err.filename}: {err.strerror}") from None
+        except ValueError as err:
+            raise StartupError(f"TLS: {err}") from None
 
     async def _start_grpc(self) -> None:
         services: list[GrpcService] = [s for result in self.pm.hook.peerkit_grpc_services(node=self) for s in (result or [])]
@@ -286,6 +289,9 @@ class Node:
         if self.tls:
             options["ssl_certfile"] = self.config.security.tls_cert
             options["ssl_keyfile"] = self.config.security.tls_key
+            if self.config.security.tls_client_auth:
+                options["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+                options["ssl_ca_certs"] = self.config.security.tls_ca
         options.update(self.uvicorn_options)
         if self.token:
             app = TokenMiddleware(app, self.token)

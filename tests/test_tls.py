@@ -16,7 +16,7 @@ from peerkit.config import ConfigError, parse_config
 from peerkit.errors import TransportError
 from peerkit.plugins.echo import client as echo_client
 from peerkit.plugins.grpc_transfer.client import download_file, stat_file, upload_file
-from peerkit.tls import client_ssl_context
+from peerkit.tls import Identity, client_ssl_context
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 
 from support.cli import one_error_line, peerkit
@@ -149,9 +149,9 @@ async def test_transfer_and_echo_clients_over_tls(tmp_path, tls_files):
 class TlsNodeProcess(NodeProcess):
     """A NodeProcess whose REST is https, polled for readiness with the test CA."""
 
-    def __init__(self, config_path: Path, *, rest_port: int, ca: Path, **kwargs: Any) -> None:
+    def __init__(self, config_path: Path, *, rest_port: int, ca: Path, identity: Identity | None = None, **kwargs: Any) -> None:
         super().__init__(config_path, rest_port=rest_port, **kwargs)
-        self.ca = ca
+        self.ca, self.identity = ca, identity
 
     @property
     def rest_url(self) -> str:
@@ -159,7 +159,7 @@ class TlsNodeProcess(NodeProcess):
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
-        verify = client_ssl_context(self.ca.read_bytes())
+        verify = client_ssl_context(self.ca.read_bytes(), self.identity)
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
@@ -235,3 +235,104 @@ async def test_untrusted_grpc_certificate_is_one_error_not_grpc_noise(tmp_path, 
         out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert out.decode().strip() == "TransportError"
     assert err.decode() == ""
+
+
+
+# --------------------------------------------------------------- mutual TLS
+def client_identity(ca: trustme.CA, directory: Path, name: str = "peerkit-client.example") -> Identity:
+    """A client certificate issued by ``ca``, written as PEM files and loaded."""
+    cert = ca.issue_cert(name)
+    cert_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    cert.cert_chain_pems[0].write_to_path(cert_file)
+    cert.private_key_pem.write_to_path(key_file)
+    return Identity.load(cert_file, key_file)
+
+
+def mutual(files: dict[str, Path]) -> dict[str, Any]:
+    return {**security(files), "tls_client_auth": True}
+
+
+def test_client_auth_needs_a_ca(tmp_path, tls_files):
+    doc = config_dict(tmp_path, "m", security={"tls_cert": str(tls_files["cert"]), "tls_key": str(tls_files["key"]), "tls_client_auth": True})
+    with pytest.raises(ConfigError, match="tls_client_auth needs tls_ca") as err:
+        parse_config(doc, source="m.toml", base_dir=tmp_path, env={})
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest"])
+async def test_mutual_tls_nodes_talk_and_a_stranger_is_refused(tmp_path, tls_files, transport):
+    async with running_network(tmp_path, 2, plugins=["rest_litestar", "grpc_transfer"], security=mutual(tls_files)) as (a, b):
+        async def echo(payload: bytes, sender: str) -> bytes:
+            return sender.encode() + b":" + payload
+
+        b.messages.register("test.echo", echo)
+        assert await a.call_peer(a.peers.get("p1"), "test.echo", b"hi", timeout=5, transport=transport) == b"p0:hi"
+
+        # A node that trusts the network's CA but holds a certificate from elsewhere.
+        other = trustme.CA()
+        stranger_cert = other.issue_cert(LOOPBACK)
+        stranger_files = {"cert": tmp_path / "s.pem", "key": tmp_path / "s.key", "ca": tls_files["ca"]}
+        stranger_cert.cert_chain_pems[0].write_to_path(stranger_files["cert"])
+        stranger_cert.private_key_pem.write_to_path(stranger_files["key"])
+        async with running_node(tmp_path, "s", plugins=["rest_litestar", "grpc_transfer"], security=security(stranger_files)) as s:
+            s.peers.add("p1", b.rest_url, b.grpc_address, friend=True)
+            with pytest.raises(TransportError):
+                await s.call_peer(s.peers.get("p1"), "test.echo", b"x", timeout=3, transport=transport)
+
+
+async def test_clients_of_a_mutual_tls_node_need_a_certificate(tmp_path, tls_files, ca):
+    ca_pem = tls_files["ca"].read_bytes()
+    me = client_identity(ca, tmp_path)
+    src = tmp_path / "data.bin"
+    src.write_bytes(b"mutual " * 10000)
+    async with running_node(tmp_path, "n1", security=mutual(tls_files)) as node:
+        up = await upload_file(node.grpc_address, src, ca=ca_pem, identity=me)
+        dest = tmp_path / "out.bin"
+        got = await download_file([node.grpc_address], dest, name="data.bin", ca=ca_pem, identity=me)
+        assert got.sha256 == up.sha256 and dest.read_bytes() == src.read_bytes()
+        async with httpx.AsyncClient(verify=client_ssl_context(ca_pem, me)) as http:
+            assert (await http.get(f"{node.rest_url}/api/v1/status")).status_code == 200
+        assert (await echo_client.rest_download(node.rest_url, 10_000, ca=ca_pem, identity=me)).bytes == 10_000
+        assert (await echo_client.grpc_download(node.grpc_address, 10_000, ca=ca_pem, identity=me)).bytes == 10_000
+
+        with pytest.raises(TransportError):  # trusted server, but no client certificate
+            await stat_file(node.grpc_address, name="data.bin", ca=ca_pem, timeout=3)
+        with pytest.raises(httpx.HTTPError):
+            async with httpx.AsyncClient(verify=client_ssl_context(ca_pem)) as http:
+                await http.get(f"{node.rest_url}/api/v1/status", timeout=3)
+        outsider = client_identity(trustme.CA(), tmp_path, "outsider.example")
+        with pytest.raises(TransportError):  # a certificate, but not from the network's CA
+            await stat_file(node.grpc_address, name="data.bin", ca=ca_pem, identity=outsider, timeout=3)
+        with pytest.raises(httpx.HTTPError):
+            async with httpx.AsyncClient(verify=client_ssl_context(ca_pem, outsider)) as http:
+                await http.get(f"{node.rest_url}/api/v1/status", timeout=3)
+
+
+def test_cli_with_cert_and_key_against_a_mutual_tls_node(tmp_path, tls_files, ca):
+    me = client_identity(ca, tmp_path)
+    rest, grpc_port = free_port(), free_port()
+    config = write_config(tmp_path, "m1", rest_port=rest, grpc_port=grpc_port, security=mutual(tls_files))
+    shared = tmp_path / "m1" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "hello.txt").write_bytes(b"hello, mutually\n" * 500)
+    proc = TlsNodeProcess(config, rest_port=rest, ca=tls_files["ca"], identity=me)
+    try:
+        proc.start()
+        url, ca_file = proc.rest_url, str(tls_files["ca"])
+        creds = ("--cacert", ca_file, "--cert", me.cert_file, "--key", me.key_file)
+
+        ok = peerkit("status", "--json", *creds, peer=url)
+        assert ok.returncode == 0, ok.stderr
+        env_ok = peerkit("status", "--json", peer=url, PEERKIT_CACERT=ca_file, PEERKIT_CERT=me.cert_file, PEERKIT_KEY=me.key_file)
+        assert env_ok.returncode == 0, env_ok.stderr
+        got = peerkit("download", "hello.txt", "-o", f"{tmp_path / 'dl'}/", "--json", *creds, peer=url)
+        assert got.returncode == 0, got.stderr
+        assert (tmp_path / "dl" / "hello.txt").read_bytes() == b"hello, mutually\n" * 500
+
+        refused = peerkit("status", "--json", "--cacert", ca_file, peer=url)
+        assert refused.returncode == 3
+        assert "--cert" in one_error_line(refused)
+        half = peerkit("status", "--cacert", ca_file, "--cert", me.cert_file, peer=url)
+        assert half.returncode == 2 and "--key" in one_error_line(half)
+    finally:
+        proc.stop()

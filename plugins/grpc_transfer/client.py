@@ -29,6 +29,7 @@ import grpc
 from peerkit.errors import IntegrityError, InvalidName, NotFound, PeerkitError, TransportError
 from peerkit.names import validate_name
 from peerkit.store import FileEntry
+from peerkit.tls import Identity
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 
 from .channels import aio_channel, metadata, sync_channel
@@ -100,13 +101,15 @@ async def stat_file(
     token: str | None = None,
     tls: bool = False,
     ca: bytes | None = None,
+    identity: Identity | None = None,
 ) -> FileEntry:
     """The metadata ``address`` holds for a file (by name, by sha256, or both).
 
-    ``tls`` (or a ``ca``, PEM bytes to verify the node with) selects a TLS channel.
+    ``tls`` (or a ``ca``, PEM bytes to verify the node with) selects a TLS channel;
+    ``identity`` is the client certificate for nodes that demand one (mutual TLS).
     """
     qname, qsha = _check_query(name, sha256)
-    async with aio_channel(address, secure=tls, ca=ca) as channel:
+    async with aio_channel(address, secure=tls, ca=ca, identity=identity) as channel:
         stub = transfer_pb2_grpc.TransferStub(channel)
         try:
             info = await stub.Stat(transfer_pb2.StatRequest(name=qname, sha256=qsha), timeout=timeout, metadata=metadata(token))
@@ -116,13 +119,14 @@ async def stat_file(
 
 
 async def _sources_for(
-    sources: list[str], name: str, sha256: str, token: str | None, *, tls: bool = False, ca: bytes | None = None
+    sources: list[str], name: str, sha256: str, token: str | None, *, tls: bool = False, ca: bytes | None = None,
+    identity: Identity | None = None,
 ) -> tuple[FileEntry, list[Source]]:
     """Stat every source at once; keep those holding the wanted content (first answer decides it)."""
     if not sources:
         raise ValueError("no source to download from")
     results = await asyncio.gather(
-        *(stat_file(a, name=name or None, sha256=sha256 or None, token=token, tls=tls, ca=ca) for a in sources), return_exceptions=True
+        *(stat_file(a, name=name or None, sha256=sha256 or None, token=token, tls=tls, ca=ca, identity=identity) for a in sources), return_exceptions=True
     )
     chosen: FileEntry | None = None
     picked: list[Source] = []
@@ -163,6 +167,7 @@ async def _settle(waiter: asyncio.Future[Any]) -> None:
 async def _fetch_into(
     part: Path, entry: FileEntry, sources: list[Source], *, streams: int, token: str | None,
     progress: ProgressCallback | None, tls: bool = False, ca: bytes | None = None,
+    identity: Identity | None = None,
 ) -> tuple[int, str, Download]:
     """Fill ``part`` up to entry.size from ``sources``; return (resumed_from, sha256 of the whole file)."""
     fd = await asyncio.to_thread(os.open, part, os.O_RDWR | os.O_CREAT, 0o644)
@@ -173,7 +178,7 @@ async def _fetch_into(
             have = 0
         remaining = entry.size - have
         workers = max(1, streams if remaining >= PARALLEL_MIN_BYTES else 1)
-        dl = Download(fd, entry.size, entry.sha256, have, sources, workers, token, secure=tls, ca=ca)
+        dl = Download(fd, entry.size, entry.sha256, have, sources, workers, token, secure=tls, ca=ca, identity=identity)
         pool = ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="peerkit-fetch")
         reporter = asyncio.create_task(_report(dl, have, entry.size, progress)) if progress else None
         try:
@@ -216,6 +221,7 @@ async def download_file(
     streams: int | None = None,
     tls: bool = False,
     ca: bytes | None = None,
+    identity: Identity | None = None,
 ) -> TransferResult:
     """Fetch a file from ``sources`` (gRPC "host:port") to ``dest``, verified and resumable.
 
@@ -231,7 +237,7 @@ async def download_file(
     qname, qsha = _check_query(name, sha256)
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
-    entry, picked = await _sources_for(list(sources), qname, qsha, token, tls=tls, ca=ca)
+    entry, picked = await _sources_for(list(sources), qname, qsha, token, tls=tls, ca=ca, identity=identity)
     if not picked:
         raise NotFound("no source holds the file")
     nstreams = (streams or DEFAULT_STREAMS) if parallel else 1
@@ -250,7 +256,8 @@ async def download_file(
             src.alive, src.error, src.streams, src.delivered = True, None, 0, 0
         try:
             resumed, digest, dl = await _fetch_into(
-                part, entry, group, streams=nstreams if len(group) > 1 else 1, token=token, progress=progress, tls=tls, ca=ca
+                part, entry, group, streams=nstreams if len(group) > 1 else 1, token=token, progress=progress, tls=tls, ca=ca,
+                identity=identity,
             )
         except OSError as err:
             raise PeerkitError(f"cannot write {part}: {err.strerror}") from None
@@ -314,6 +321,7 @@ async def upload_file(
     token: str | None = None,
     tls: bool = False,
     ca: bytes | None = None,
+    identity: Identity | None = None,
 ) -> TransferResult:
     """Send ``path`` to the node at ``address`` as ``name`` (default: the file's own name).
 
@@ -332,7 +340,7 @@ async def upload_file(
     hashed = time.perf_counter()
     header = transfer_pb2.UploadHeader(name=target, size=size, sha256=digest, overwrite=overwrite)
     sent = [0]
-    channel = sync_channel(address, secure=tls, ca=ca)
+    channel = sync_channel(address, secure=tls, ca=ca, identity=identity)
     reporter: asyncio.Task[None] | None = None
     try:
         # The blocking stub reads the request iterator (file reads included) in its own thread.

@@ -26,6 +26,7 @@ from typing import Any
 import grpc
 
 from peerkit.errors import IntegrityError, NotFound, PeerkitError, TransportError
+from peerkit.tls import Identity
 from peerkit.v1 import transfer_pb2
 
 from .channels import metadata, sync_channel
@@ -130,10 +131,11 @@ class Download:
 
     def __init__(
         self, fd: int, size: int, sha256: str, start: int, sources: list[Source], workers: int, token: str | None,
-        *, secure: bool = False, ca: bytes | None = None,
+        *, secure: bool = False, ca: bytes | None = None, identity: Identity | None = None,
     ) -> None:
         self.fd, self.size, self.sha256, self.token = fd, size, sha256, token
         self.secure, self.ca = secure, ca  # TLS to the sources (ca: PEM bytes to verify them)
+        self.identity = identity  # our client certificate, for sources that demand one
         self.sources = sources
         self.workers = workers
         self.plan = Plan(start, size, workers)
@@ -192,7 +194,7 @@ class Download:
                 source = self._pick_source(source)
 
     def _fetch_from(self, source: Source) -> None:
-        channel = sync_channel(source.address, secure=self.secure, ca=self.ca)
+        channel = sync_channel(source.address, secure=self.secure, ca=self.ca, identity=self.identity)
         try:
             download = download_callable(channel)
             while (piece := self.plan.take()) is not None:

@@ -63,7 +63,9 @@ class GrpcTransport:
             ch = None
         if ch is None:
             # A TLS node's peers are TLS too: verify them against [security] tls_ca.
-            ch = aio_channel(address, secure=self._node.tls, ca=self._node.tls_ca, options=LINK_CHANNEL_OPTIONS)
+            ch = aio_channel(
+                address, secure=self._node.tls, ca=self._node.tls_ca, options=LINK_CHANNEL_OPTIONS, identity=self._node.tls_identity
+            )
             self._channels[address] = ch
         return ch
 

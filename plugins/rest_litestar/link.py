@@ -61,7 +61,10 @@ class RestTransport:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             # Peers of a TLS network are verified against [security] tls_ca (else the system roots).
-            verify = client_ssl_context(self._node.tls_ca) if self._node.tls or self._node.tls_ca else True
+            # It presents its own certificate, for peers that demand one (tls_client_auth).
+            verify = (
+                client_ssl_context(self._node.tls_ca, self._node.tls_identity) if self._node.tls or self._node.tls_ca else True
+            )
             self._client = httpx.AsyncClient(
                 verify=verify,
                 limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
