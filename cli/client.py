@@ -95,7 +95,7 @@ class NodeClient:
             raise Unreachable(f"cannot reach the node at {self.base_url}: {_reason(err)}") from None
         except httpx.RemoteProtocolError:
             raise Unreachable(
-                f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?{self._tls_hint()})"
+                f"{self.base_url} does not answer HTTP like a peerkit node (is it the REST port?){self._tls_hint()}"
             ) from None
         except httpx.TimeoutException:
             raise TransportError(f"the node at {self.base_url} did not answer {method} {path} in time") from None
@@ -130,7 +130,7 @@ def _tls_hint(url: str, identity: Identity | None = None) -> str:
     if url.startswith("http://"):
         return "; if the node uses TLS, use https:// and --cacert"
     if identity is None:  # TLS 1.3 servers drop a client without a certificate after the handshake
-        return "; if it demands a client certificate, give --cert and --key"
+        return "; if it demands a client certificate, give --cert and --key (or PEERKIT_CERT and PEERKIT_KEY)"
     return ""
 
 

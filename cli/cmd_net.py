@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .client import DEFAULT_PEER
 from .console import Env
+from .certs import CLIENT, Pki
 from .launcher import BIG_FILE, STATE_FILE, TOPOLOGIES, LocalNetwork, NodeSpec, plan, write_network
 from .options import debug_option, size_type
 from .render import table, t
@@ -25,9 +26,11 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _try_lines(specs: list[NodeSpec]) -> list[str]:
+def _try_lines(specs: list[NodeSpec], pki: Pki | None = None) -> list[str]:
     first, far = specs[0], specs[-1]
     lines = [] if first.rest == DEFAULT_PEER else [f"export PEERKIT_PEER={first.rest}"]
+    if pki is not None:
+        lines.append(f"export PEERKIT_CACERT={pki.ca} PEERKIT_CERT={pki.cert(CLIENT)} PEERKIT_KEY={pki.key(CLIENT)}")
     lines += [
         "peerkit status",
         "peerkit peers",
@@ -49,7 +52,7 @@ def _show_network(env: Env, net: LocalNetwork, topology: str) -> None:
     env.print(tab)
     env.print(Text(f"Configs, shared files and logs are in {net.directory}", style="dim"))
     env.print(Text("Try, in another terminal:", style="bold"))
-    for line in _try_lines(net.specs):
+    for line in _try_lines(net.specs, net.pki):
         env.print(Text.assemble("  ", (line, "green")))
     env.print(Text("Press Ctrl-C to stop every node.", style="bold"))
 
@@ -63,6 +66,7 @@ def do_net_up(
     grpc_base_port: int,
     big_size: int,
     demo: bool,
+    tls: bool = False,
 ) -> int:
     temp_dir: Path | None = None
     if directory is None:
@@ -74,9 +78,11 @@ def do_net_up(
     else:
         root = Path(directory)
     root = root.expanduser().resolve()
-    specs = plan(root, peers, topology, base_port, grpc_base_port)
-    write_network(specs, big_size)
-    net = LocalNetwork(specs)
+    specs = plan(root, peers, topology, base_port, grpc_base_port, tls=tls)
+    pki = write_network(specs, big_size)
+    net = LocalNetwork(specs, pki)
+    if pki is not None:  # this process (the demo tour) talks to the nodes as the CLI would
+        env.cacert, env.cert, env.key = str(pki.ca), str(pki.cert(CLIENT)), str(pki.key(CLIENT))
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Installed explicitly: a shell starting `peerkit net up &` in a script sets
     # SIGINT to ignored, and `kill -INT` must still stop the network.
@@ -86,6 +92,8 @@ def do_net_up(
         net.start()
         env.note(f"Starting {len(specs)} nodes ({topology}) in {root} ...")
         net.wait_ready()
+        if pki is not None and demo:  # (without --demo the try-lines below say it)
+            env.note(f"Mutual TLS: clients need  export PEERKIT_CACERT={pki.ca} PEERKIT_CERT={pki.cert(CLIENT)} PEERKIT_KEY={pki.key(CLIENT)}")
         if demo:
             from .demo import run_tour
 
@@ -135,10 +143,12 @@ def net() -> None:
 @click.option("--grpc-base-port", type=click.IntRange(1, 65535), default=50051, show_default=True, help="First gRPC port.")
 @click.option("--big-size", type=size_type, default="64MB", show_default=True, help=f"Size of {BIG_FILE}, shared only by the far node.")
 @click.option("--demo", is_flag=True, help="Run a scripted tour (status, network files, locate, download, verify, upload), then stop.")
+@click.option("--tls", is_flag=True, help="Mutual TLS throughout: a fresh CA and certificates under DIR/tls; prints the exports for clients.")
 @debug_option
 @click.pass_obj
 def net_up(
-    env: Env, peers: int, directory: str | None, topology: str, base_port: int, grpc_base_port: int, big_size: int, demo: bool
+    env: Env, peers: int, directory: str | None, topology: str, base_port: int, grpc_base_port: int, big_size: int, demo: bool,
+    tls: bool,
 ) -> int:
     """Launch N local nodes with configs and sample files; Ctrl-C (or SIGTERM) stops them all."""
-    return do_net_up(env, peers, directory, topology, base_port, grpc_base_port, big_size, demo)
+    return do_net_up(env, peers, directory, topology, base_port, grpc_base_port, big_size, demo, tls)

@@ -21,18 +21,22 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
 
 from peerkit.config import DEFAULT_PLUGINS
+from peerkit.tls import Identity, client_ssl_context
 
+from .certs import CLIENT, Pki, make_pki
 from .errors import CliError, UsageProblem
 
 LOOPBACK = "127.0.0.1"
 TOPOLOGIES = ("line", "ring", "mesh")
 STATE_FILE = "network.json"
 BIG_FILE = "big.bin"
+TLS_DIR = "tls"
 STOP_GRACE_S = 5.0
 READY_TIMEOUT_S = 30.0
 
@@ -48,10 +52,11 @@ class NodeSpec:
     grpc_port: int
     directory: Path
     friends: list[str] = field(default_factory=list)
+    tls: bool = False  # mutual TLS with certificates under <directory>/tls (net up --tls)
 
     @property
     def rest(self) -> str:
-        return f"http://{LOOPBACK}:{self.rest_port}"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.rest_port}"
 
     @property
     def grpc(self) -> str:
@@ -108,13 +113,13 @@ def pick_ports(count: int, base: int, taken: Iterable[int] = ()) -> list[int]:
     return ports
 
 
-def plan(directory: Path, n: int, topology: str, rest_base: int, grpc_base: int) -> list[NodeSpec]:
+def plan(directory: Path, n: int, topology: str, rest_base: int, grpc_base: int, *, tls: bool = False) -> list[NodeSpec]:
     """Names, free ports and friends for ``n`` nodes called peer1..peerN."""
     if n < 1:
         raise UsageProblem("--peers must be at least 1")
     rest_ports = pick_ports(n, rest_base)
     grpc_ports = pick_ports(n, grpc_base, taken=rest_ports)
-    specs = [NodeSpec(f"peer{i + 1}", rest_ports[i], grpc_ports[i], directory) for i in range(n)]
+    specs = [NodeSpec(f"peer{i + 1}", rest_ports[i], grpc_ports[i], directory, tls=tls) for i in range(n)]
     for a, b in edges(n, topology):
         specs[a].friends.append(specs[b].name)
         specs[b].friends.append(specs[a].name)
@@ -123,7 +128,7 @@ def plan(directory: Path, n: int, topology: str, rest_base: int, grpc_base: int)
 
 def config_doc(spec: NodeSpec, by_name: dict[str, NodeSpec]) -> dict[str, object]:
     """The node's TOML config; paths relative to the config file so the folder can move."""
-    return {
+    doc: dict[str, object] = {
         "node": {
             "name": spec.name,
             "host": LOOPBACK,
@@ -138,6 +143,14 @@ def config_doc(spec: NodeSpec, by_name: dict[str, NodeSpec]) -> dict[str, object
         # and the far node would no longer be far.
         "discovery_flood": {"learn_peers": False},
     }
+    if spec.tls:
+        doc["security"] = {
+            "tls_cert": f"{TLS_DIR}/{spec.name}.pem",
+            "tls_key": f"{TLS_DIR}/{spec.name}.key",
+            "tls_ca": f"{TLS_DIR}/ca.pem",
+            "tls_client_auth": True,
+        }
+    return doc
 
 
 def _write_random(path: Path, size: int, seed: int) -> None:
@@ -175,15 +188,17 @@ def sample_files(spec: NodeSpec, index: int, n: int, big_size: int) -> list[str]
     return names
 
 
-def write_network(specs: list[NodeSpec], big_size: int) -> None:
-    """Configs and sample files; each node's state (peer table) starts fresh."""
+def write_network(specs: list[NodeSpec], big_size: int) -> Pki | None:
+    """Configs and sample files (and, for TLS, fresh certificates); each node's state starts fresh."""
     by_name = {s.name: s for s in specs}
+    pki = make_pki(specs[0].directory / TLS_DIR, [s.name for s in specs]) if specs and specs[0].tls else None
     for i, spec in enumerate(specs):
         spec.directory.mkdir(parents=True, exist_ok=True)
         if spec.state_dir.is_dir():
             shutil.rmtree(spec.state_dir)  # an old peer table would name stale ports
         spec.config_path.write_bytes(msgspec.toml.encode(config_doc(spec, by_name)))
         sample_files(spec, i, len(specs), big_size)
+    return pki
 
 
 def _child_env() -> dict[str, str]:
@@ -207,8 +222,9 @@ def _die_with_parent(parent: int) -> None:  # runs in the child before exec
 class LocalNetwork:
     """Start, watch and stop the node processes of a planned network."""
 
-    def __init__(self, specs: list[NodeSpec]) -> None:
+    def __init__(self, specs: list[NodeSpec], pki: Pki | None = None) -> None:
         self.specs = specs
+        self.pki = pki  # the network's CA and the CLI's certificate, with --tls
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
@@ -236,7 +252,7 @@ class LocalNetwork:
         self._write_state()
 
     def _write_state(self) -> None:
-        doc = {
+        doc: dict[str, Any] = {
             "launcher_pid": os.getpid(),
             "nodes": [
                 {"name": s.name, "rest": s.rest, "grpc": s.grpc, "pid": self.procs[s.name].pid,
@@ -244,6 +260,8 @@ class LocalNetwork:
                 for s in self.specs if s.name in self.procs
             ],
         }
+        if self.pki is not None:
+            doc["tls"] = {"ca": str(self.pki.ca), "cert": str(self.pki.cert(CLIENT)), "key": str(self.pki.key(CLIENT))}
         tmp = self.directory / f".{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(doc, indent=2), "utf-8")
         os.replace(tmp, self.directory / STATE_FILE)
@@ -259,7 +277,11 @@ class LocalNetwork:
         """Until every node answers ``GET /api/v1/status``; NetworkError if one exits or stays silent."""
         deadline = time.monotonic() + timeout
         pending = list(self.specs)
-        with httpx.Client(timeout=1.0) as http:
+        verify: Any = True
+        if self.pki is not None:
+            identity = Identity.load(self.pki.cert(CLIENT), self.pki.key(CLIENT))
+            verify = client_ssl_context(self.pki.ca.read_bytes(), identity)
+        with httpx.Client(timeout=1.0, verify=verify) as http:
             while pending:
                 for spec in list(pending):
                     proc = self.procs[spec.name]

@@ -124,6 +124,23 @@ def test_net_up_demo_runs_the_tour_and_exits_0(tmp_path):
     assert not (tmp_path / "network.json").exists()
 
 
+def test_net_up_tls_runs_the_tour_over_mutual_tls(tmp_path):
+    result = subprocess.run(
+        [*CLI, "net", "up", "--demo", "--tls", "--peers", "2", "--dir", str(tmp_path), "--base-port", str(free_port()),
+         "--grpc-base-port", str(free_port()), "--big-size", "2MB"],
+        capture_output=True, text=True, timeout=90, env=cli_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "https://127.0.0.1:" in result.stdout and "identical to peer2's big.bin" in result.stdout
+    assert "PEERKIT_CERT=" in result.stdout + result.stderr  # how to talk to it afterwards
+    config = tomllib.loads((tmp_path / "peer1.toml").read_text())
+    assert config["security"] == {
+        "tls_cert": "tls/peer1.pem", "tls_key": "tls/peer1.key", "tls_ca": "tls/ca.pem", "tls_client_auth": True,
+    }
+    for name in ("peer1", "peer2", "peerkit-cli"):
+        assert (tmp_path / "tls" / f"{name}.key").stat().st_mode & 0o777 == 0o600
+
+
 def test_configs_follow_the_topology(tmp_path):
     assert edges(4, "line") == [(0, 1), (1, 2), (2, 3)]
     assert edges(4, "ring") == [(0, 1), (1, 2), (2, 3), (3, 0)]
