@@ -86,6 +86,21 @@ async def test_download_of_a_file_partly_out_of_the_page_cache_is_byte_exact(tmp
             assert down.sha256 == digest and sha256_path(dest) == digest
 
 
+async def test_one_source_is_still_read_over_parallel_streams(tmp_path):
+    """streams=3 from a single source splits the file into more, smaller ranges, fetched at once."""
+    size = 48 * MiB
+    async with running_node(tmp_path, plugins=PLUGINS) as node:
+        digest = make_file(shared(node) / "file.bin", size)
+        served = node.metrics.get("grpc_downloads_served")
+        one = await download_file([node.grpc_address], tmp_path / "one.bin", name="file.bin", parallel=False)
+        single_calls = node.metrics.get("grpc_downloads_served") - served
+        three = await download_file([node.grpc_address], tmp_path / "three.bin", name="file.bin", streams=3)
+        parallel_calls = node.metrics.get("grpc_downloads_served") - served - single_calls
+        assert one.sha256 == three.sha256 == digest == sha256_path(tmp_path / "three.bin")
+        assert three.extra["streams"] == 3 and three.extra["attempts"] == 1
+        assert (single_calls, parallel_calls) == (4, 12)  # 12 MiB pieces for one worker, 4 MiB for three
+
+
 async def test_stat_and_download_by_sha256_with_ranges(tmp_path):
     async with running_node(tmp_path, plugins=PLUGINS) as node:
         digest = make_file(shared(node) / "r.bin", 3 * MiB + 5)

@@ -256,7 +256,7 @@ async def download_file(
             src.alive, src.error, src.streams, src.delivered = True, None, 0, 0
         try:
             resumed, digest, dl = await _fetch_into(
-                part, entry, group, streams=nstreams if len(group) > 1 else 1, token=token, progress=progress, tls=tls, ca=ca,
+                part, entry, group, streams=nstreams if group is picked else 1, token=token, progress=progress, tls=tls, ca=ca,
                 identity=identity,
             )
         except OSError as err:
