@@ -37,6 +37,18 @@ class Pki:
     def key(self, name: str) -> Path:
         return self.directory / f"{name}.key"
 
+    @property
+    def client_cert(self) -> Path:
+        return self.cert(CLIENT)
+
+    @property
+    def client_key(self) -> Path:
+        return self.key(CLIENT)
+
+    def exports(self) -> str:
+        """The shell line that points the CLI at this network's CA and its own certificate."""
+        return f"export PEERKIT_CACERT={self.ca} PEERKIT_CERT={self.client_cert} PEERKIT_KEY={self.client_key}"
+
 
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])

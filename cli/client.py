@@ -123,14 +123,14 @@ class NodeClient:
         return TransportError(f"the node answered {status} to {resp.request.method} {API}{path}: {detail}")
 
 
-CLIENT_CERT_HINT = "the node requires a client certificate (give --cert and --key, or PEERKIT_CERT and PEERKIT_KEY)"
+CERT_ADVICE = "give --cert and --key (or PEERKIT_CERT and PEERKIT_KEY)"
 
 
 def _tls_hint(url: str, identity: Identity | None = None) -> str:
     if url.startswith("http://"):
         return "; if the node uses TLS, use https:// and --cacert"
     if identity is None:  # TLS 1.3 servers drop a client without a certificate after the handshake
-        return "; if it demands a client certificate, give --cert and --key (or PEERKIT_CERT and PEERKIT_KEY)"
+        return f"; if it demands a client certificate, {CERT_ADVICE}"
     return ""
 
 
@@ -139,7 +139,7 @@ def _reason(err: Exception) -> str:
     if is_verify_failure(err):
         return "its TLS certificate is not trusted (give the CA bundle with --cacert or PEERKIT_CACERT)"
     if is_client_cert_missing(err):
-        return CLIENT_CERT_HINT
+        return f"the node requires a client certificate ({CERT_ADVICE})"
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused (is it running? start one with `peerkit net up`)"
     return text or type(err).__name__

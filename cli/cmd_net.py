@@ -14,7 +14,7 @@ from rich.text import Text
 
 from .client import DEFAULT_PEER
 from .console import Env
-from .certs import CLIENT, Pki
+from .certs import Pki
 from .launcher import BIG_FILE, STATE_FILE, TOPOLOGIES, LocalNetwork, NodeSpec, plan, write_network
 from .options import debug_option, size_type
 from .render import table, t
@@ -30,7 +30,7 @@ def _try_lines(specs: list[NodeSpec], pki: Pki | None = None) -> list[str]:
     first, far = specs[0], specs[-1]
     lines = [] if first.rest == DEFAULT_PEER else [f"export PEERKIT_PEER={first.rest}"]
     if pki is not None:
-        lines.append(f"export PEERKIT_CACERT={pki.ca} PEERKIT_CERT={pki.cert(CLIENT)} PEERKIT_KEY={pki.key(CLIENT)}")
+        lines.append(pki.exports())
     lines += [
         "peerkit status",
         "peerkit peers",
@@ -82,7 +82,7 @@ def do_net_up(
     pki = write_network(specs, big_size)
     net = LocalNetwork(specs, pki)
     if pki is not None:  # this process (the demo tour) talks to the nodes as the CLI would
-        env.cacert, env.cert, env.key = str(pki.ca), str(pki.cert(CLIENT)), str(pki.key(CLIENT))
+        env.cacert, env.cert, env.key = str(pki.ca), str(pki.client_cert), str(pki.client_key)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Installed explicitly: a shell starting `peerkit net up &` in a script sets
     # SIGINT to ignored, and `kill -INT` must still stop the network.
@@ -93,7 +93,7 @@ def do_net_up(
         env.note(f"Starting {len(specs)} nodes ({topology}) in {root} ...")
         net.wait_ready()
         if pki is not None and demo:  # (without --demo the try-lines below say it)
-            env.note(f"Mutual TLS: clients need  export PEERKIT_CACERT={pki.ca} PEERKIT_CERT={pki.cert(CLIENT)} PEERKIT_KEY={pki.key(CLIENT)}")
+            env.note(f"Mutual TLS: clients need  {pki.exports()}")
         if demo:
             from .demo import run_tour
 

@@ -29,7 +29,7 @@ import msgspec
 from peerkit.config import DEFAULT_PLUGINS
 from peerkit.tls import Identity, client_ssl_context
 
-from .certs import CLIENT, Pki, make_pki
+from .certs import Pki, make_pki
 from .errors import CliError, UsageProblem
 
 LOOPBACK = "127.0.0.1"
@@ -261,7 +261,7 @@ class LocalNetwork:
             ],
         }
         if self.pki is not None:
-            doc["tls"] = {"ca": str(self.pki.ca), "cert": str(self.pki.cert(CLIENT)), "key": str(self.pki.key(CLIENT))}
+            doc["tls"] = {"ca": str(self.pki.ca), "cert": str(self.pki.client_cert), "key": str(self.pki.client_key)}
         tmp = self.directory / f".{STATE_FILE}.tmp"
         tmp.write_text(json.dumps(doc, indent=2), "utf-8")
         os.replace(tmp, self.directory / STATE_FILE)
@@ -279,7 +279,7 @@ class LocalNetwork:
         pending = list(self.specs)
         verify: Any = True
         if self.pki is not None:
-            identity = Identity.load(self.pki.cert(CLIENT), self.pki.key(CLIENT))
+            identity = Identity.load(self.pki.client_cert, self.pki.client_key)
             verify = client_ssl_context(self.pki.ca.read_bytes(), identity)
         with httpx.Client(timeout=1.0, verify=verify) as http:
             while pending:

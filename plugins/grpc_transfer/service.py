@@ -152,6 +152,8 @@ class ReadAhead:
 
     async def __aiter__(self) -> AsyncIterator[tuple[int, bytes]]:
         while self._pos < self._end:
+            # Probed again right before reading: a slow reader can hold the previous
+            # batch long enough for the next one's pages to be evicted.
             if self._next is None and is_cached(self._fd, self._pos, self._batch_span()):
                 batch = _read_batch(self._fd, self._pos, self._end, self._chunk, self.READ_BATCH)
             else:

@@ -104,6 +104,8 @@ async def _read_span(f: BinaryIO, start: int, length: int, count: Any) -> AsyncI
     try:
         while remaining > 0:
             size = min(CHUNK, remaining)
+            # Probed again right before reading (not only when deciding on read-ahead):
+            # a slow client can hold the previous chunk long enough for pages to be evicted.
             if pending is None and is_cached(fd, pos, size):
                 data = os.pread(fd, size, pos)
             else:
