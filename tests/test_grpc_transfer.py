@@ -266,6 +266,48 @@ async def test_a_stalled_upload_is_ended_and_frees_its_slot(tmp_path):
         assert (await upload_file(node.grpc_address, src)).size == 1000  # the one slot is free again
 
 
+def open_fds_of(path: Path) -> int:
+    """How many of this process's fds (the node runs in it) point at ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve())
+        except OSError:
+            pass
+    return count
+
+
+async def test_a_download_nobody_reads_is_ended_and_frees_its_slot(tmp_path):
+    """A client that stops taking chunks loses the stream after the idle timeout; the node closes the file."""
+    config = {"download_idle_timeout_s": 0.5, "max_concurrent_downloads": 1}
+    async with running_node(tmp_path, plugins=PLUGINS, grpc_transfer=config) as node:
+        big = shared(node) / "big.bin"
+        make_file(big, 96 * MiB)  # more than the HTTP/2 windows and socket buffers hold
+        await node.store.refresh()
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            stub = transfer_pb2_grpc.TransferStub(channel)
+            stalled = stub.Download(transfer_pb2.DownloadRequest(name="big.bin"), timeout=60)
+            assert (await stalled.read()).info.size == 96 * MiB
+            assert open_fds_of(big) == 1
+            with pytest.raises(grpc.aio.AioRpcError) as err:  # the only slot is taken
+                async for _ in stub.Download(transfer_pb2.DownloadRequest(name="big.bin"), timeout=10):
+                    pass
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "at most 1 downloads at once" in err.value.details()
+            # Not reading: the node's writes fill the windows, then its timer ends the stream.
+            assert await wait_until(lambda: node.metrics.get("downloads_stalled") == 1, 20)
+            assert await wait_until(lambda: open_fds_of(big) == 0, 5)
+            # The slot is free while the stalled call is still open.
+            result = await download_file([node.grpc_address], tmp_path / "out.bin", name="big.bin")
+            assert result.size == 96 * MiB and sha256_path(tmp_path / "out.bin") == sha256_path(big)
+            # Reading again, the stalled client drains what was in flight, then learns why it ended.
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                while await stalled.read() is not grpc.aio.EOF:
+                    pass
+            assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert "no progress for 0.5 s" in err.value.details()
+
+
 async def test_hostile_names_are_refused(tmp_path, name_corpus):
     async with running_node(tmp_path, plugins=PLUGINS) as node:
         outside_before = sorted(p.name for p in tmp_path.iterdir())
@@ -382,10 +424,13 @@ def test_config_defaults_and_errors():
     cfg = section({"max_upload_bytes": "2GiB"})
     assert (cfg.chunk_size, cfg.upload_limit, cfg.max_concurrent_uploads, cfg.upload_idle_timeout_s) == (MiB, 2 << 30, 32, 60.0)
     assert section({"max_upload_bytes": 0}).upload_limit is None
+    assert (cfg.max_concurrent_downloads, cfg.download_idle_timeout_s) == (256, 60.0)
     for table, needle in (
         ({"chunk_size": "8MiB"}, "chunk_size: expected 1 to"),
         ({"upload_idle_timeout_s": -1}, "upload_idle_timeout_s: expected >= 0"),
         ({"max_concurrent_uploads": -2}, "max_concurrent_uploads"),
+        ({"max_concurrent_downloads": -1}, "max_concurrent_downloads: expected >= 0"),
+        ({"download_idle_timeout_s": -0.5}, "download_idle_timeout_s: expected >= 0"),
         ({"max_upload_bytes": "lots"}, "max_upload_bytes"),
         ({"chunksize": 5}, "unknown key chunksize"),
     ):

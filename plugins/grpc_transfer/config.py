@@ -22,21 +22,25 @@ class TransferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     this node accepts at once (0 = no limit); more answer RESOURCE_EXHAUSTED.
     ``upload_idle_timeout_s``: an upload that sends nothing for this long is
     ended with DEADLINE_EXCEEDED and its temp file removed, so stalled clients
-    cannot hold the upload slots forever (0 = wait forever)."""
+    cannot hold the upload slots forever (0 = wait forever).
+    ``max_concurrent_downloads`` and ``download_idle_timeout_s`` do the same
+    for Download streams: a client that takes no chunk for that long loses the
+    stream (DEADLINE_EXCEEDED), and the node closes the file."""
 
     chunk_size: int | str = DEFAULT_CHUNK_SIZE
     max_upload_bytes: int | str = DEFAULT_MAX_UPLOAD
     max_concurrent_uploads: int = 32
     upload_idle_timeout_s: float = 60.0
+    max_concurrent_downloads: int = 256
+    download_idle_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         normalise_sizes(self, "chunk_size", "max_upload_bytes")
         if not 1 <= int(self.chunk_size) <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}")
-        if self.upload_idle_timeout_s < 0:
-            raise ValueError(f"upload_idle_timeout_s: expected >= 0, got {self.upload_idle_timeout_s}")
-        if self.max_concurrent_uploads < 0:
-            raise ValueError(f"max_concurrent_uploads: expected >= 0, got {self.max_concurrent_uploads}")
+        for key in ("upload_idle_timeout_s", "download_idle_timeout_s", "max_concurrent_uploads", "max_concurrent_downloads"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key}: expected >= 0, got {getattr(self, key)}")
 
     @property
     def upload_limit(self) -> int | None:

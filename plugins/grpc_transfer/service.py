@@ -2,8 +2,10 @@
 
 Download reads with ``os.pread``: in the loop when the bytes are in the page
 cache, otherwise in a worker thread a batch ahead of the sender, so the loop
-never waits on the disk and memory per stream stays at two batches. Upload writes through the store's atomic writer, batched and
-overlapped with receiving, hashed and written in cache-sized slices, with
+never waits on the disk and memory per stream stays at two batches. Streams
+are capped in number, and one whose client takes nothing for
+``download_idle_timeout_s`` gives back its file and slot.
+Upload writes through the store's atomic writer, batched and overlapped with receiving, hashed and written in cache-sized slices, with
 writeback to disk started as it goes: the file appears only after size and sha256 match,
 and any failure or cancelled stream removes the temp file. Status codes come
 from the one table in ``status.py``.
@@ -284,6 +286,9 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         self._max_uploads = config.max_concurrent_uploads
         self._idle = config.upload_idle_timeout_s or None
         self._uploads = 0
+        self._max_downloads = config.max_concurrent_downloads
+        self._download_idle = config.download_idle_timeout_s or None
+        self._downloads = 0
 
     # ------------------------------------------------------------------ Stat
     async def Stat(self, request: transfer_pb2.StatRequest, context: grpc.aio.ServicerContext) -> transfer_pb2.FileInfo:
@@ -294,9 +299,27 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         return file_info(entry)
 
     # -------------------------------------------------------------- Download
-    async def Download(
-        self, request: transfer_pb2.DownloadRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[transfer_pb2.DownloadChunk]:
+    async def Download(self, request: transfer_pb2.DownloadRequest, context: grpc.aio.ServicerContext) -> None:
+        # Written with context.write rather than as a generator, so a client that
+        # stops reading can be timed out here and its file and slot released.
+        if self._max_downloads and self._downloads >= self._max_downloads:
+            await abort(context, TooLarge(f"this node serves at most {self._max_downloads} downloads at once; retry later"))
+        self._downloads += 1
+        slot = [True]
+
+        def release() -> None:
+            if slot.pop():
+                self._downloads -= 1
+
+        try:
+            await self._download(request, context, release)
+        finally:
+            if slot:
+                release()
+
+    async def _download(
+        self, request: transfer_pb2.DownloadRequest, context: grpc.aio.ServicerContext, release: Callable[[], None]
+    ) -> None:
         try:
             entry = await resolve(self._node, request.name, request.sha256)
             if request.offset > entry.size:
@@ -304,19 +327,32 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
             opened = await _open_checked(self._node, entry)
         except (PeerkitError, ValueError) as err:
             await abort(context, err)
-            return
         entry = opened.entry
         start = request.offset
         end = entry.size if not request.length else min(entry.size, start + request.length)
         reads = ReadAhead(opened.fd, start, end, self._chunk)
         sent = 0
+        idle = self._download_idle
+        loop = asyncio.get_running_loop()
         try:
-            # The first message carries the metadata only, so a client can check
-            # the sha256 it expects before any data moves.
-            yield transfer_pb2.DownloadChunk(info=file_info(entry), offset=start)
-            async for pos, data in reads:
-                yield encode_data_chunk(pos, data)  # = DownloadChunk(offset=pos, data=data), one copy
-                sent += len(data)
+            # One timer for the whole stream, pushed forward by every chunk the client takes.
+            async with asyncio.timeout(idle) as no_progress:
+                # The first message carries the metadata only, so a client can check
+                # the sha256 it expects before any data moves.
+                await context.write(transfer_pb2.DownloadChunk(info=file_info(entry), offset=start))
+                async for pos, data in reads:
+                    if idle is not None:
+                        no_progress.reschedule(loop.time() + idle)
+                    await context.write(encode_data_chunk(pos, data))  # = DownloadChunk(offset=pos, data=data)
+                    sent += len(data)
+        except TimeoutError:
+            # The file and the slot go now. The status has to queue behind the chunk
+            # the client is not taking: it gets it if it reads again, else grpc drops
+            # the call when the client goes away (HTTP/2 keepalive finds dead ones).
+            reads.close()
+            release()
+            self._node.metrics.inc("downloads_stalled")
+            await abort(context, Stalled(f"the download made no progress for {idle:g} s (client not reading?)"))
         except IntegrityError as err:
             await abort(context, err)
         finally:
