@@ -219,6 +219,44 @@ async def test_a_put_whose_body_stalls_is_408_and_leaves_nothing(tmp_path):
         assert node.metrics.get("uploads_stalled") == 1
 
 
+def open_fds_of(path: Path) -> int:
+    """How many of this process's fds (the node runs in it) point at ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve())
+        except OSError:
+            pass
+    return count
+
+
+async def test_a_download_nobody_reads_is_cut_off_and_closes_the_file(tmp_path, capfd):
+    config = {"download_idle_timeout_s": 0.5}
+    async with running_node(tmp_path, plugins=["rest_litestar"], rest_litestar=config) as node:
+        big = node.store.root / "big.bin"
+        big.write_bytes(pattern(64 * MiB))  # more than the socket buffers hold
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.rest_port)
+        try:
+            writer.write(b"GET /api/v1/files/big.bin/content HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert open_fds_of(big) == 1
+            # Then the client reads nothing: the node gives up, closes the file, keeps serving.
+            assert await wait_until(lambda: node.metrics.get("downloads_stalled") == 1, 20)
+            assert await wait_until(lambda: open_fds_of(big) == 0, 5)
+            got = 0
+            while chunk := await asyncio.wait_for(reader.read(MiB), 10):  # what was in flight, then EOF
+                got += len(chunk)
+            assert len(head) + got < 64 * MiB
+        finally:
+            writer.close()
+        async with httpx.AsyncClient() as client:
+            resp = await client.get(f"{node.rest_url}/api/v1/files/big.bin/content")
+            assert resp.status_code == 200 and len(resp.content) == 64 * MiB
+    assert "Exception in ASGI application" not in capfd.readouterr().err  # an expected ending, not an error
+
+
 async def test_put_over_the_limit_while_streaming_is_413(small_node):
     async def body():  # no Content-Length: chunked, so only the bytes can tell
         for _ in range(2 * 16):

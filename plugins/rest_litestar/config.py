@@ -17,6 +17,8 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Largest body ``PUT /files/{name}/content`` accepts; larger gets 413."""
     upload_idle_timeout_s: float = 60.0
     """A PUT whose body stops arriving for this long gets 408 and leaves nothing (0: wait forever)."""
+    download_idle_timeout_s: float = 60.0
+    """A content download whose client takes no bytes for this long is cut off; the file is closed (0: wait forever)."""
     docs: bool = True
     """Serve the OpenAPI document and browsable docs under ``/schema``."""
 
@@ -25,3 +27,5 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("max_upload_bytes must be >= 0")
         if self.upload_idle_timeout_s < 0:
             raise ValueError("upload_idle_timeout_s must be >= 0")
+        if self.download_idle_timeout_s < 0:
+            raise ValueError("download_idle_timeout_s must be >= 0")

@@ -30,6 +30,7 @@ from peerkit.pagecache import is_cached
 from peerkit.store import FileEntry
 from peerkit.utils import each_within
 
+from .idlestream import IdleTimedStream, install_log_filter
 from .pathname import raw_segment
 from .problems import problem
 from .ranges import (
@@ -214,6 +215,10 @@ CONTENT_RESPONSES = {
 def content_routes(node: Node, config: RestConfig) -> list[Any]:
     sent = node.metrics.bytes_sent.labels("rest")
     received = node.metrics.bytes_received.labels("rest")
+    install_log_filter()
+
+    def on_stall() -> None:
+        node.metrics.inc("downloads_stalled")
 
     @get(
         "/files/{name:str}/content",
@@ -240,7 +245,14 @@ def content_routes(node: Node, config: RestConfig) -> list[Any]:
         if status == 304:
             f.close()
             return Stream(iter(()), status_code=304, headers=headers)
-        return Stream(_read_span(f, start, length, sent), status_code=status, headers=headers, media_type=OCTETS)
+        return IdleTimedStream(
+            _read_span(f, start, length, sent),
+            idle=config.download_idle_timeout_s or None,
+            on_stall=on_stall,
+            status_code=status,
+            headers=headers,
+            media_type=OCTETS,
+        )
 
     @head(
         "/files/{name:str}/content",
