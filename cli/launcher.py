@@ -149,6 +149,7 @@ def config_doc(spec: NodeSpec, by_name: dict[str, NodeSpec]) -> dict[str, object
             "tls_key": f"{TLS_DIR}/{spec.name}.key",
             "tls_ca": f"{TLS_DIR}/ca.pem",
             "tls_client_auth": True,
+            "bind_names": True,  # each certificate carries its node's name (cli/certs.py)
         }
     return doc
 

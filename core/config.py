@@ -52,6 +52,10 @@ class SecuritySection(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Mutual TLS: REST and gRPC accept only clients presenting a certificate that
     # chains to tls_ca; the node presents its own tls_cert/tls_key to its peers.
     tls_client_auth: bool = False
+    # With mutual TLS: a peer message is taken only if its sender's name is the
+    # certificate's common name or one of its DNS names (gRPC Link; the REST link
+    # route then refuses peer messages, as uvicorn does not show it the certificate).
+    bind_names: bool = False
 
 
 class Config(msgspec.Struct, kw_only=True):
@@ -152,6 +156,8 @@ def _resolve_tls(security: SecuritySection, base: Path, source: str) -> None:
         raise ConfigError(
             f"{source}: [security] tls_client_auth needs {missing} (clients' certificates are checked against tls_ca)"
         )
+    if security.bind_names and not security.tls_client_auth:
+        raise ConfigError(f"{source}: [security] bind_names needs tls_client_auth = true (names are checked against client certificates)")
     for key in ("tls_cert", "tls_key", "tls_ca"):
         value = getattr(security, key)
         if not value:
@@ -276,4 +282,6 @@ def parse_config(
         except OSError as err:
             raise ConfigError(f"{source}: [security] token_file: cannot read {security.token_file}: {err.strerror}") from None
     _resolve_tls(security, base, source)
+    if security.bind_names and "grpc_transfer" not in node.plugins:
+        raise ConfigError(f"{source}: [security] bind_names needs the grpc_transfer plugin (peer messages are checked on gRPC)")
     return Config(node=node, peers=peers, security=security, sections=sections, source=source)

@@ -136,6 +136,7 @@ def test_net_up_tls_runs_the_tour_over_mutual_tls(tmp_path):
     config = tomllib.loads((tmp_path / "peer1.toml").read_text())
     assert config["security"] == {
         "tls_cert": "tls/peer1.pem", "tls_key": "tls/peer1.key", "tls_ca": "tls/ca.pem", "tls_client_auth": True,
+        "bind_names": True,
     }
     for name in ("peer1", "peer2", "peerkit-cli"):
         assert (tmp_path / "tls" / f"{name}.key").stat().st_mode & 0o777 == 0o600

@@ -20,7 +20,7 @@ from peerkit.tls import Identity, client_ssl_context
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 
 from support.cli import one_error_line, peerkit
-from support.nodes import LOOPBACK, NodeProcess, config_dict, free_port, running_network, running_node, write_config
+from support.nodes import LOOPBACK, NodeProcess, config_dict, free_port, link, running_network, running_node, write_config
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +336,49 @@ def test_cli_with_cert_and_key_against_a_mutual_tls_node(tmp_path, tls_files, ca
         assert half.returncode == 2 and "--key" in one_error_line(half)
     finally:
         proc.stop()
+
+
+def named_tls_files(ca: trustme.CA, directory: Path, name: str) -> dict[str, Path]:
+    """A node certificate valid for 127.0.0.1 that also carries ``name`` (as a DNS name)."""
+    cert = ca.issue_cert(LOOPBACK, name)
+    files = {"cert": directory / f"{name}.pem", "key": directory / f"{name}.key", "ca": directory / "ca.pem"}
+    cert.cert_chain_pems[0].write_to_path(files["cert"])
+    cert.private_key_pem.write_to_path(files["key"])
+    ca.cert_pem.write_to_path(files["ca"])
+    return files
+
+
+def test_bind_names_needs_client_auth(tmp_path, tls_files):
+    doc = config_dict(tmp_path, "m", security={**security(tls_files), "bind_names": True})
+    with pytest.raises(ConfigError, match="bind_names needs tls_client_auth") as err:
+        parse_config(doc, source="m.toml", base_dir=tmp_path, env={})
+    assert "\n" not in str(err.value)
+    doc = config_dict(tmp_path, "m", plugins=["rest_litestar"], security={**mutual(tls_files), "bind_names": True})
+    with pytest.raises(ConfigError, match="bind_names needs the grpc_transfer plugin"):
+        parse_config(doc, source="m.toml", base_dir=tmp_path, env={})
+
+
+async def test_bound_names_admit_only_the_name_in_the_certificate(tmp_path, ca):
+    plugins = ["rest_litestar", "grpc_transfer"]
+
+    def bound(name: str) -> dict[str, Any]:
+        return {**mutual(named_tls_files(ca, tmp_path, name)), "bind_names": True}
+
+    async def echo(payload: bytes, sender: str) -> bytes:
+        return sender.encode() + b":" + payload
+
+    async with running_node(tmp_path, "p0", plugins=plugins, security=bound("p0")) as a, running_node(
+        tmp_path, "p1", plugins=plugins, security=bound("p1")
+    ) as b:
+        link(a, b)
+        b.messages.register("test.echo", echo)
+        assert await a.call_peer(a.peers.get("p1"), "test.echo", b"hi", timeout=5) == b"p0:hi"
+        # The REST link cannot see certificates, so a bound node takes peer messages over gRPC only.
+        with pytest.raises(TransportError, match="gRPC only"):
+            await a.call_peer(a.peers.get("p1"), "test.echo", b"hi", timeout=5, transport="rest")
+        # A member of the network (its certificate is from the same CA) calling itself p0.
+        async with running_node(tmp_path / "liar", "p0", plugins=plugins, security=bound("mallory")) as liar:
+            liar.peers.add("p1", b.rest_url, b.grpc_address, friend=True)
+            with pytest.raises(TransportError, match="sender 'p0' is not a name in the client's certificate"):
+                await liar.call_peer(liar.peers.get("p1"), "test.echo", b"x", timeout=5)
+        assert b.metrics.get("link_sender_refused") == 2

@@ -29,11 +29,26 @@ LINK_CHANNEL_OPTIONS = [
 ]
 
 
+def certificate_names(context: grpc.aio.ServicerContext) -> set[str]:
+    """The common name and subject alternative names of the client's certificate (empty without one)."""
+    auth = context.auth_context()
+    names = [*auth.get("x509_common_name", ()), *auth.get("x509_subject_alternative_name", ())]
+    return {n.decode("utf-8", "replace") for n in names}
+
+
 class LinkServicer(link_pb2_grpc.LinkServicer):
     def __init__(self, node: Node) -> None:
         self._node = node
+        self._bind_names = node.config.security.bind_names
 
     async def Call(self, request: link_pb2.LinkMessage, context: grpc.aio.ServicerContext) -> link_pb2.LinkMessage:
+        if self._bind_names and request.sender not in (names := certificate_names(context)):
+            self._node.metrics.inc("link_sender_refused")
+            shown = ", ".join(sorted(names)) or "none"
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"sender {request.sender!r} is not a name in the client's certificate ({shown}); [security] bind_names is on",
+            )
         try:
             reply = await self._node.messages.dispatch(request.method, request.payload, request.sender)
         except NotFound as err:

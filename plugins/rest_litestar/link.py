@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 
 import httpx
 from litestar import Request, Response, post
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.params import FromPath
 
 from peerkit.errors import NotFound, TransportError
 from peerkit.messages import MAX_PAYLOAD
 from peerkit.tls import client_ssl_context
+
+from .problems import problem
 
 if TYPE_CHECKING:
     from peerkit import Node, Peer
@@ -25,6 +27,8 @@ OCTETS = "application/octet-stream"
 
 
 def link_route(node: Node):  # noqa: ANN201 - a Litestar handler
+    bind_names = node.config.security.bind_names
+
     @post(
         "/link/{method:str}",
         summary="Deliver a peer-to-peer message (used by other peers' plugins)",
@@ -32,8 +36,15 @@ def link_route(node: Node):  # noqa: ANN201 - a Litestar handler
         status_code=200,
         request_max_body_size=MAX_PAYLOAD,
         tags=["link"],
+        responses={403: problem("Peer messages go over gRPC only on this node ([security] bind_names)")},
     )
     async def link(request: Request, method: FromPath[str]) -> Response[bytes]:
+        if bind_names:
+            node.metrics.inc("link_sender_refused")
+            raise PermissionDeniedException(
+                detail="this node takes peer messages over gRPC only: [security] bind_names is on and "
+                "the REST server cannot check the sender's name against its certificate"
+            )
         payload = await request.body()
         sender = request.headers.get(SENDER_HEADER, "")
         try:
