@@ -382,3 +382,35 @@ async def test_bound_names_admit_only_the_name_in_the_certificate(tmp_path, ca):
             with pytest.raises(TransportError, match="sender 'p0' is not a name in the client's certificate"):
                 await liar.call_peer(liar.peers.get("p1"), "test.echo", b"x", timeout=5)
         assert b.metrics.get("link_sender_refused") == 2
+
+
+async def test_bound_names_keep_a_member_from_announcing_another_name(tmp_path, ca):
+    from peerkit.plugins.discovery_flood.messages import ANNOUNCE, PING, Announce, AnnounceReply, Ping, Pong, decode, encode
+
+    plugins = ["rest_litestar", "grpc_transfer", "discovery_flood"]
+
+    def bound(name: str) -> dict[str, Any]:
+        return {**mutual(named_tls_files(ca, tmp_path, name)), "bind_names": True}
+
+    async with running_node(tmp_path, "p1", plugins=plugins, security=bound("p1")) as b, running_node(
+        tmp_path, "mallory", plugins=plugins, security=bound("mallory")
+    ) as m:
+        m.peers.add("p1", b.rest_url, b.grpc_address, friend=True)
+        target = m.peers.get("p1")
+        # An entry for a name that is not mallory's, pointing at mallory's own addresses.
+        forged = Announce(name="p2", rest=m.rest_url, grpc=m.grpc_address, friend=True)
+        reply = decode(await m.call_peer(target, ANNOUNCE, encode(forged), timeout=5), AnnounceReply)
+        assert not reply.accepted and "certificate names 'mallory'" in reply.reason
+        assert "p2" not in b.peers
+        # Speaking for itself works.
+        honest = Announce(name="mallory", rest=m.rest_url, grpc=m.grpc_address, friend=True)
+        assert decode(await m.call_peer(target, ANNOUNCE, encode(honest), timeout=5), AnnounceReply).accepted
+        # A ping in another member's name does not count as that member being alive.
+        b.peers.add("p3", "http://127.0.0.1:1", "127.0.0.1:1")
+
+        async def ping_as(name: str) -> bool:
+            ping = Ping(name=name, rest=m.rest_url, grpc=m.grpc_address)
+            return decode(await m.call_peer(target, PING, encode(ping), timeout=5), Pong).known
+
+        assert await ping_as("p3") is False
+        assert await ping_as("mallory") is True

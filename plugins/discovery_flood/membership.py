@@ -139,9 +139,13 @@ class Membership:
             self._retry_at[name] = time.monotonic() + backoff
 
     # ----------------------------------------------------------- receiving
+    def _speaks_for_others(self, claimed: str, sender: str) -> bool:
+        """With [security] bind_names the sender is the certificate's name: a message about another name is a lie."""
+        return self.node.config.security.bind_names and claimed != sender
+
     async def handle_ping(self, payload: bytes, sender: str) -> bytes:
         ping = decode(payload, Ping)
-        known = ping.name in self.node.peers
+        known = ping.name in self.node.peers and not self._speaks_for_others(ping.name, sender)
         if known:
             self._alive(ping.name)
         live = [
@@ -159,7 +163,10 @@ class Membership:
             validate_grpc_address(msg.grpc)
         except ValueError as err:
             raise ValueError(f"malformed Announce message: {err}") from None
-        accepted, reason = await self._accept(msg)
+        if self._speaks_for_others(msg.name, sender):
+            accepted, reason = False, f"announces {msg.name!r} but its certificate names {sender!r}"
+        else:
+            accepted, reason = await self._accept(msg)
         if accepted:
             self.node.metrics.inc("announces_accepted")
         return encode(AnnounceReply(name=self.node.name, accepted=accepted, reason=reason))
