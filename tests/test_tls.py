@@ -404,7 +404,9 @@ async def test_bound_names_keep_a_member_from_announcing_another_name(tmp_path, 
         assert "p2" not in b.peers
         # Speaking for itself works.
         honest = Announce(name="mallory", rest=m.rest_url, grpc=m.grpc_address, friend=True)
-        assert decode(await m.call_peer(target, ANNOUNCE, encode(honest), timeout=5), AnnounceReply).accepted
+        reply = decode(await m.call_peer(target, ANNOUNCE, encode(honest), timeout=5), AnnounceReply)
+        assert "certificate" not in reply.reason  # (mallory's own start-up announce may have got there first)
+        assert "mallory" in b.peers
         # A ping in another member's name does not count as that member being alive.
         b.peers.add("p3", "http://127.0.0.1:1", "127.0.0.1:1")
 
