@@ -1,10 +1,10 @@
 """Shared-token authentication for REST and gRPC (``[security] token``).
 
-A network that sets a token requires it on every REST call under ``/api/v1``
-(``Authorization: Bearer <token>``) and every gRPC call (metadata
-``authorization: Bearer <token>``), peers' own messages included. Health
-checks stay open so orchestrators can probe a node. Without a token the node
-is open, which suits the loopback demo only.
+A network that sets a token requires it on every REST request, whatever the
+path (``Authorization: Bearer <token>``; ``/metrics`` and ``/schema`` too), and
+every gRPC call (metadata ``authorization: Bearer <token>``), peers' own
+messages included. gRPC health checks stay open so orchestrators can probe a
+node. Without a token the node is open, which suits the loopback demo only.
 """
 
 from __future__ import annotations
@@ -70,15 +70,18 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
 
 class TokenMiddleware:
-    """Pure ASGI middleware: 401 problem+json for /api/v1 requests without the token."""
+    """Pure ASGI middleware: 401 problem+json for any HTTP request without the token.
 
-    def __init__(self, app: Any, token: str, protected_prefix: str = "/api/v1") -> None:
+    Every path is guarded, not a prefix: the router merges doubled slashes, so
+    a prefix check let ``//api/v1/...`` through without the token.
+    """
+
+    def __init__(self, app: Any, token: str) -> None:
         self.app = app
         self._token = token
-        self._prefix = protected_prefix
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self._prefix):
+        if scope["type"] == "http":
             headers = dict(scope.get("headers") or ())
             value = headers.get(b"authorization", b"").decode("latin-1")
             if not token_matches(value, self._token):

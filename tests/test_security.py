@@ -45,6 +45,34 @@ async def test_token_required_on_rest_and_grpc(tmp_path):
             assert await a.call_peer(a.peers.get("p1"), "test.echo", b"hi", timeout=5, transport=transport) == b"hi"
 
 
+@pytest.mark.parametrize(
+    "method,path",
+    [
+        ("GET", "/api/v1/status"),
+        ("GET", "//api/v1/status"),  # the router merges doubled slashes: no way around the token
+        ("GET", "/api//v1/status"),
+        ("GET", "/api/v1//files"),
+        ("POST", "//api/v1/peers"),
+        ("DELETE", "//api/v1/peers/p0"),
+        ("POST", "//api/v1/link/test.echo"),
+        ("GET", "/api/v1/files/a.txt/content"),
+        ("GET", "/metrics"),
+        ("GET", "/schema/openapi.json"),
+        ("GET", "/no/such/path"),
+    ],
+)
+async def test_every_rest_path_needs_the_token(tmp_path, method, path):
+    async with running_network(tmp_path, 2, plugins=PLUGINS, security={"token": TOKEN}) as (_a, b):
+        peers_before = sorted(p.name for p in b.peers.all())
+        async with httpx.AsyncClient(base_url=b.rest_url) as client:
+            resp = await client.request(method, path, json={"name": "evil", "rest": "http://127.0.0.1:1", "grpc": "127.0.0.1:1"} if method == "POST" else None)
+            assert resp.status_code == 401, (path, resp.status_code, resp.text[:200])
+            assert resp.headers["content-type"].startswith("application/problem+json")
+            authed = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert authed.status_code == 200 and b"peerkit_" in authed.content
+        assert sorted(p.name for p in b.peers.all()) == peers_before  # nothing added or removed
+
+
 async def test_peer_with_the_wrong_token_is_refused(tmp_path):
     async with running_network(tmp_path, 1, plugins=PLUGINS, security={"token": TOKEN}) as (guarded,):
         async with running_network(tmp_path / "other", 1, plugins=PLUGINS, security={"token": "other"}) as (stranger,):
