@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import types
 import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -83,8 +84,26 @@ def _describe(err: msgspec.ValidationError) -> tuple[str, str]:
     return path, msg.replace("`", "")
 
 
+def _is_text(field_type: Any) -> bool:
+    """True for a setting that can only be text (str, Optional[str], an Annotated str, a Literal of strings)."""
+    if typing.get_origin(field_type) is typing.Annotated:
+        return _is_text(typing.get_args(field_type)[0])
+    if typing.get_origin(field_type) is typing.Literal:
+        return all(isinstance(v, str) for v in typing.get_args(field_type))
+    if typing.get_origin(field_type) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(field_type) if a is not type(None)]
+        return bool(members) and all(_is_text(a) for a in members)
+    return field_type is str
+
+
 def _env_value(raw: str, field_type: Any) -> Any:
-    """Parse an environment string as a TOML value, else keep the string (or split lists)."""
+    """Parse an environment string as a TOML value, else keep the string (or split lists).
+
+    Text settings keep the string as given: a token ``123456``, a name ``2024``
+    or a directory ``2024-01-01`` is text, not a number or a date.
+    """
+    if _is_text(field_type):
+        return raw
     try:
         return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -142,6 +161,9 @@ def _convert(
             raise ConfigError(f"{source}: [{section}] missing required key {key}") from None
         msg = f"{msg[:1].lower()}{msg[1:]}"
         if not path:  # raised by a Struct's __post_init__, already "key: what was expected"
+            var = origins.get((section, msg.partition(":")[0].strip()))
+            if var:
+                source = f"{source} (from environment {var})"
             raise ConfigError(f"{source}: [{section}] {msg}") from None
         raise ConfigError(f"{source}: [{section}] {path}: {msg}") from None
 
@@ -223,7 +245,9 @@ def parse_config(
         raise ConfigError(f"{source}: missing [node] table (with at least name = \"...\")")
     node: NodeSection = _convert(source, "node", raw.pop("node"), NodeSection, origins)
     if not node.name or not node.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise ConfigError(f"{source}: [node] name: expected letters, digits, '.', '_' or '-', got {node.name!r}")
+        var = origins.get(("node", "name"))
+        where = f"{source} (from environment {var})" if var else source
+        raise ConfigError(f"{where}: [node] name: expected letters, digits, '.', '_' or '-', got {node.name!r}")
     for key in ("rest_port", "grpc_port"):
         port = getattr(node, key)
         if not 0 <= port <= 65535:

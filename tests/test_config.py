@@ -113,3 +113,29 @@ def test_cli_prints_one_line_and_exits_2_on_a_bad_config(tmp_path):
     assert len(lines) == 1, proc.stderr
     assert "rest_port" in lines[0] and str(path) in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_text_settings_from_the_environment_stay_text(tmp_path):
+    """A token, name or directory that looks like a number, date or boolean is still the text given."""
+    env = {
+        "PEERKIT_SECURITY_TOKEN": "123456",
+        "PEERKIT_NODE_NAME": "2024",
+        "PEERKIT_NODE_SHARED_DIR": "2024-01-01",
+        "PEERKIT_NODE_ADVERTISE": "true",
+    }
+    cfg = load_config(write(tmp_path, GOOD), env=env)
+    assert cfg.security.token == "123456"
+    assert cfg.node.name == "2024"
+    assert cfg.node.shared_dir == str((tmp_path / "2024-01-01").resolve())
+    assert cfg.node.advertise == "true"
+    # Non-text settings are still parsed: numbers, booleans, lists.
+    cfg = load_config(write(tmp_path, GOOD), env={"PEERKIT_NODE_REST_PORT": "6001", "PEERKIT_REST_LITESTAR_ACCESS_LOG": "true"})
+    assert cfg.node.rest_port == 6001 and cfg.sections["rest_litestar"].access_log is True
+
+
+def test_a_plugin_check_failing_on_an_environment_value_names_the_variable(tmp_path):
+    path = write(tmp_path, GOOD.replace('["rest_litestar", "grpc_transfer"]', '["rest_litestar", "grpc_transfer", "discovery_flood"]'))
+    with pytest.raises(ConfigError, match=r"\(from environment PEERKIT_DISCOVERY_FLOOD_TTL\): \[discovery_flood\] ttl"):
+        load_config(path, env={"PEERKIT_DISCOVERY_FLOOD_TTL": "8"})
+    with pytest.raises(ConfigError, match=r"\(from environment PEERKIT_NODE_NAME\): \[node\] name"):
+        load_config(path, env={"PEERKIT_NODE_NAME": "x y"})
