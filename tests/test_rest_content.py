@@ -326,7 +326,7 @@ async def test_hostile_names_are_refused_and_touch_nothing(tmp_path, name_corpus
                 if target == "/api/v1/files/":
                     continue  # the empty name is the index route, GET /files/
                 status, resp_body = await raw_request(node.rest_port, method, target, body)
-                assert 400 <= status < 500, (method, target, status)
+                assert status == 422, (method, target, status)  # the contract: refused names are 422
                 assert b"outside" not in resp_body and b"keep" not in resp_body
         after = {k: v for k, v in tree(tmp_path).items() if "/state/" not in f"/{k}"}
         assert after == before

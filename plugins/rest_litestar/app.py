@@ -10,6 +10,7 @@ from litestar.openapi import OpenAPIConfig
 from peerkit import __version__
 
 from .observe import LatencyMiddleware, metrics_route
+from .pathname import RefuseSplitNames
 from .problems import document_problems, problem_details_plugin
 
 if TYPE_CHECKING:
@@ -45,5 +46,5 @@ def build_app(node: Node, routes: list[Any], config: RestConfig) -> Litestar:
         "rest_request_seconds", "REST request latency in seconds", ("method", "route", "status")
     )
     # Outside the router, so 404/405 answers are timed too (Litestar middleware runs per route).
-    app.asgi_handler = LatencyMiddleware(app.asgi_handler, histogram)
+    app.asgi_handler = LatencyMiddleware(RefuseSplitNames(app.asgi_handler), histogram)
     return app
