@@ -133,7 +133,7 @@ def files(env: Env, network: bool, as_json: bool) -> int:
 
 @click.command("locate")
 @click.argument("name")
-@click.option("--ttl", type=click.IntRange(0, 7), help="How many hops the query may travel (0 = only this node; max 7).")
+@click.option("--ttl", type=click.IntRange(min=0), help="How many hops the query may travel (0 = only this node; capped at 7).")
 @node_options
 @json_option
 @click.pass_obj

@@ -175,7 +175,7 @@ def do_upload(env: Env, path: str, as_name: str | None, overwrite: bool, as_json
 @click.argument("name")
 @click.option("-o", "--output", metavar="PATH", help="Where to save (a file, or a directory). Default: ./NAME.")
 @click.option("--from", "from_peer", metavar="PEER", help="Fetch only from this peer (its name or gRPC address).")
-@click.option("--ttl", type=click.IntRange(0, 7), help="How far the locate may travel (hops).")
+@click.option("--ttl", type=click.IntRange(min=0), help="How far the locate may travel (hops; capped at 7).")
 @click.option("--force", is_flag=True, help="Replace an existing different file at the destination.")
 @node_options
 @json_option

@@ -121,6 +121,9 @@ def test_locate_plain_json_ttl_and_nothing_found(net):
     short = peerkit("locate", "far.bin", "--ttl", "1", "--json", peer=net["near"])
     assert short.returncode == 1
     assert as_json(short)["hits"] == []
+    # a TTL over the cap is capped (as on REST), not a usage error
+    far = peerkit("locate", "far.bin", "--ttl", "9", "--json", peer=net["near"])
+    assert far.returncode == 0 and [h["peer"] for h in as_json(far)["hits"]] == ["far"]
     # the 12-digit sha256 the tables show finds it too
     by_prefix = as_json(peerkit("locate", f"sha256:{net['far_sha'][:12]}", "--json", peer=net["near"]))
     assert [(h["peer"], h["name"]) for h in by_prefix["hits"]] == [("far", "far.bin")]
