@@ -139,3 +139,10 @@ def test_a_plugin_check_failing_on_an_environment_value_names_the_variable(tmp_p
         load_config(path, env={"PEERKIT_DISCOVERY_FLOOD_TTL": "8"})
     with pytest.raises(ConfigError, match=r"\(from environment PEERKIT_NODE_NAME\): \[node\] name"):
         load_config(path, env={"PEERKIT_NODE_NAME": "x y"})
+
+
+def test_token_file_is_read_relative_to_the_config(tmp_path):
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "token.txt").write_text("  from-a-file\n")
+    path = write(tmp_path, GOOD + '\n[security]\ntoken_file = "secrets/token.txt"\n')
+    assert load_config(path, env={}).security.token == "from-a-file"

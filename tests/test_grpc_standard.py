@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
@@ -31,3 +32,19 @@ async def test_reflection_lists_the_transfer_service(tmp_path):
         names = {s.name for s in replies[0].list_services_response.service}
         assert {"peerkit.v1.Transfer", "peerkit.v1.Link", "grpc.health.v1.Health"} <= names
         assert replies[1].file_descriptor_response.file_descriptor_proto  # grpcurl can describe it
+
+
+async def test_with_a_token_reflection_needs_it_and_health_does_not(tmp_path):
+    async with running_node(tmp_path, plugins=["grpc_transfer"], security={"token": "t0ken"}) as node:
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            async def ask():
+                yield reflection_pb2.ServerReflectionRequest(list_services="")
+
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                [r async for r in stub.ServerReflectionInfo(ask(), timeout=5)]
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            replies = [r async for r in stub.ServerReflectionInfo(ask(), timeout=5, metadata=(("authorization", "Bearer t0ken"),))]
+            assert replies[0].list_services_response.service
+            reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING

@@ -107,6 +107,7 @@ async def test_stat_and_download_by_sha256_with_ranges(tmp_path):
         content = (shared(node) / "r.bin").read_bytes()
         entry = await stat_file(node.grpc_address, sha256=digest)
         assert (entry.name, entry.size, entry.sha256) == ("r.bin", 3 * MiB + 5, digest)
+        assert entry.mtime == pytest.approx((shared(node) / "r.bin").stat().st_mtime, abs=1e-3)
         assert (await stat_file(node.grpc_address, name="r.bin")).sha256 == digest
 
         async with grpc.aio.insecure_channel(node.grpc_address) as ch:
