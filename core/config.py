@@ -21,6 +21,7 @@ import msgspec
 
 DEFAULT_PLUGINS = ("rest_litestar", "grpc_transfer", "discovery_flood", "echo")
 ENV_PREFIX = "PEERKIT_"
+PEERS_ENV = "PEERKIT_PEERS"  # the whole [[peers]] list, as a TOML array of tables
 
 
 class ConfigError(Exception):
@@ -254,19 +255,30 @@ def parse_config(
             raise ConfigError(f"{source}: [node] {key}: expected a port 0-65535, got {port}")
     security = _convert(source, "security", raw.pop("security", {}), SecuritySection, origins)
     peers_raw = raw.pop("peers", [])
-    if not isinstance(peers_raw, list):
-        raise ConfigError(f"{source}: [[peers]] must be an array of tables")
+    peers_source = source
+    if (peers_env := env.get(PEERS_ENV)) is not None:
+        # The friend list is an array of tables: the variable holds it as TOML, replacing the file's.
+        peers_source = f"{source} (from environment {PEERS_ENV})"
+        try:
+            peers_raw = tomllib.loads(f"v = {peers_env}")["v"] if peers_env.strip() else []
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(
+                f"environment {PEERS_ENV}: expected a TOML array of tables, e.g. "
+                f'[{{name = "peer2", rest = "http://10.0.0.2:5001", grpc = "10.0.0.2:50051"}}] ({err})'
+            ) from None
+    if not isinstance(peers_raw, list) or not all(isinstance(p, dict) for p in peers_raw):
+        raise ConfigError(f"{peers_source}: [[peers]] must be an array of tables")
     peers: list[PeerEntry] = []
     from .peers import validate_grpc_address, validate_peer_name, validate_rest_url
 
     for i, entry in enumerate(peers_raw):
-        peer = _convert(source, f"peers[{i}]", entry, PeerEntry, origins)
+        peer = _convert(peers_source, f"peers[{i}]", entry, PeerEntry, origins)
         try:
             validate_peer_name(peer.name)
             peer.rest = validate_rest_url(peer.rest)
             validate_grpc_address(peer.grpc)
         except ValueError as err:
-            raise ConfigError(f"{source}: [[peers]] #{i + 1}: {err}") from None
+            raise ConfigError(f"{peers_source}: [[peers]] #{i + 1}: {err}") from None
         peers.append(peer)
 
     if len(set(node.plugins)) != len(node.plugins):

@@ -146,3 +146,19 @@ def test_token_file_is_read_relative_to_the_config(tmp_path):
     (tmp_path / "secrets" / "token.txt").write_text("  from-a-file\n")
     path = write(tmp_path, GOOD + '\n[security]\ntoken_file = "secrets/token.txt"\n')
     assert load_config(path, env={}).security.token == "from-a-file"
+
+
+def test_peers_from_the_environment_replace_the_files(tmp_path):
+    env = {"PEERKIT_PEERS": '[{name = "peer7", rest = "http://10.0.0.7:5001", grpc = "10.0.0.7:50051"}]'}
+    cfg = load_config(write(tmp_path, GOOD), env=env)
+    assert [(p.name, p.rest, p.grpc) for p in cfg.peers] == [("peer7", "http://10.0.0.7:5001", "10.0.0.7:50051")]
+    assert load_config(write(tmp_path, GOOD), env={"PEERKIT_PEERS": ""}).peers == []
+    for bad, needle in (
+        ("peer7", "PEERKIT_PEERS: expected a TOML array of tables"),
+        ('[{name = "peer7"}]', "(from environment PEERKIT_PEERS): [peers[0]] missing required key rest"),
+        ('[{name = "peer7", rest = "ftp://x", grpc = "10.0.0.7:50051"}]', "(from environment PEERKIT_PEERS): [[peers]] #1"),
+        ('["peer7"]', "(from environment PEERKIT_PEERS): [[peers]] must be an array of tables"),
+    ):
+        with pytest.raises(ConfigError) as err:
+            load_config(write(tmp_path, GOOD), env={"PEERKIT_PEERS": bad})
+        assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
