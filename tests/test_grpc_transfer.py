@@ -15,7 +15,7 @@ from peerkit.plugins.grpc_transfer.client import download_file, stat_file, uploa
 from peerkit.plugins.grpc_transfer.config import DEFAULT_CHUNK_SIZE
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
 from support.nodes import free_port, running_network, running_node
-from support.transfer import evict, make_file, sha256_path, temp_files, wait_until
+from support.transfer import evict, make_file, open_fds_of, sha256_path, temp_files, wait_until
 
 PLUGINS = ["grpc_transfer"]
 MiB = 1 << 20
@@ -265,17 +265,6 @@ async def test_a_stalled_upload_is_ended_and_frees_its_slot(tmp_path):
         src = tmp_path / "next.bin"
         make_file(src, 1000)
         assert (await upload_file(node.grpc_address, src)).size == 1000  # the one slot is free again
-
-
-def open_fds_of(path: Path) -> int:
-    """How many of this process's fds (the node runs in it) point at ``path``."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve())
-        except OSError:
-            pass
-    return count
 
 
 async def test_a_download_nobody_reads_is_ended_and_frees_its_slot(tmp_path):

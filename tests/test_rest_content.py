@@ -13,7 +13,7 @@ import pytest
 
 from support.nodes import running_node
 from support.rest import PROBLEM_JSON, raw_request, tree
-from support.transfer import evict, wait_until
+from support.transfer import evict, open_fds_of, wait_until
 
 SIZE = 3 * 1024 * 1024 + 123  # a few chunks and a ragged tail
 MiB = 1 << 20
@@ -217,17 +217,6 @@ async def test_a_put_whose_body_stalls_is_408_and_leaves_nothing(tmp_path):
         assert await wait_until(lambda: temp_files(node) == [], 5)
         assert not (node.store.root / "stalled.bin").exists()
         assert node.metrics.get("uploads_stalled") == 1
-
-
-def open_fds_of(path: Path) -> int:
-    """How many of this process's fds (the node runs in it) point at ``path``."""
-    count = 0
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve())
-        except OSError:
-            pass
-    return count
 
 
 async def test_a_download_nobody_reads_is_cut_off_and_closes_the_file(tmp_path, capfd):

@@ -79,3 +79,14 @@ def evict(path: Path, start: int = 0, length: int = 0) -> None:
         os.posix_fadvise(fd, start, length, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)
+
+
+def open_fds_of(path: Path) -> int:
+    """How many of this process's fds (the node runs in it) point at ``path``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(path.resolve())
+        except OSError:
+            pass
+    return count
