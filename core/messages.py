@@ -13,6 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from .errors import NotFound
+from .peers import PEER_NAME_RE
 
 Handler = Callable[[bytes, str], Awaitable[bytes]]
 """``await handler(payload, sender_name) -> reply payload``; raise ValueError for a malformed message."""
@@ -42,4 +43,8 @@ class MessageRouter:
             raise NotFound(f"no handler for message {method!r}")
         if len(payload) > MAX_PAYLOAD:
             raise ValueError(f"message of {len(payload)} bytes is over the {MAX_PAYLOAD} byte limit")
+        if sender and not PEER_NAME_RE.match(sender):
+            # Handlers key state by sender (rate limits, reverse paths): only peer names get in.
+            shown = sender[:40] + ("..." if len(sender) > 40 else "")
+            raise ValueError(f"sender must be a peer name (1-64 letters, digits, '.', '_' or '-'), got {shown!r}")
         return await handler(payload, sender)

@@ -26,7 +26,7 @@ PeerState = Literal["alive", "suspect", "dead"]
 PEERS_FILE = "peers.json"
 DEAD_AFTER = 3  # consecutive failures; one failure makes a peer suspect
 
-_PEER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+PEER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class Peer(msgspec.Struct):
@@ -42,7 +42,7 @@ class Peer(msgspec.Struct):
 
 
 def validate_peer_name(name: str) -> str:
-    if not isinstance(name, str) or not _PEER_NAME.match(name):
+    if not isinstance(name, str) or not PEER_NAME_RE.match(name):
         raise ValueError(
             f"peer name {name!r} must be 1-64 characters of letters, digits, '.', '_' or '-'"
         )

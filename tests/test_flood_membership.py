@@ -149,3 +149,17 @@ async def test_dead_peer_is_skipped_retried_and_alive_again(tmp_path):
             # a's channel to b failed while b was down; a fresh one is opened at once,
             # so the first locate after b is alive again finds it.
             assert [h.peer for h in (await flood(a).locate("b.txt", ttl=1, timeout=2.0)).hits] == ["b"]
+
+
+async def test_a_peer_answering_pings_with_hostile_json_does_not_stop_pinging(tmp_path):
+    """A pong nested 100,000 deep used to end the ping loop for good (RecursionError): every peer's state froze."""
+    async with running_network(tmp_path, 2, plugins=FLOOD_PLUGINS, discovery_flood={**FAST, "learn_peers": False}) as (a, h):
+        hostile_calls = []
+
+        async def hostile_pong(payload: bytes, sender: str) -> bytes:
+            hostile_calls.append(sender)
+            return b'{"name":"p1","known":true,"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+        h.messages._handlers["flood.ping"] = hostile_pong  # noqa: SLF001 - make a real node misbehave
+        await wait_until(lambda: hostile_calls.count("p0") >= 3, 15, "p0 keeps pinging after a hostile pong")
+        assert a.metrics.get("neighbour_failures.p1") >= 2  # each counted as a failed ping, not a crash

@@ -50,3 +50,29 @@ async def test_grpc_link_reaches_a_restarted_peer_at_once(tmp_path):
 
 async def _echo(payload: bytes, sender: str) -> bytes:
     return b"b:" + payload
+
+
+@pytest.mark.parametrize("sender", ["x" * (3 << 20), "../etc", "a b", "-lead"])
+async def test_a_sender_that_is_not_a_peer_name_is_refused(tmp_path, sender):
+    """Handlers key state by sender (rate limits): only peer names get in, and the refusal does not echo a huge one."""
+    import grpc
+
+    from peerkit.v1 import link_pb2, link_pb2_grpc
+
+    async with running_node(tmp_path, plugins=["grpc_transfer"]) as node:
+        calls = []
+
+        async def record(payload: bytes, who: str) -> bytes:
+            calls.append(who)
+            return b"ok"
+
+        node.messages.register("test.record", record)
+        options = [("grpc.max_send_message_length", 8 << 20)]
+        async with grpc.aio.insecure_channel(node.grpc_address, options=options) as channel:
+            stub = link_pb2_grpc.LinkStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await stub.Call(link_pb2.LinkMessage(method="test.record", payload=b"", sender=sender), timeout=10)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "sender must be a peer name" in err.value.details() and len(err.value.details()) < 200
+            reply = await stub.Call(link_pb2.LinkMessage(method="test.record", payload=b"", sender="peer-7"), timeout=10)
+            assert reply.payload == b"ok" and calls == ["peer-7"]

@@ -61,7 +61,10 @@ class Membership:
 
     async def announce_friends(self) -> None:
         friends = [p for p in self.node.peers.all() if p.friend]
-        await asyncio.gather(*(self.announce(p, friend=True) for p in friends))
+        results = await asyncio.gather(*(self.announce(p, friend=True) for p in friends), return_exceptions=True)
+        for peer, result in zip(friends, results):
+            if isinstance(result, Exception):
+                log.warning("%s: announce to %s failed unexpectedly: %r", self.node.name, peer.name, result)
 
     async def announce(self, peer: Peer, *, friend: bool) -> bool:
         """Ask ``peer`` to add us; True if it did (or already had us)."""
@@ -84,7 +87,12 @@ class Membership:
         """Ping every neighbour that is due (all but dead ones waiting out their backoff)."""
         now = time.monotonic()
         due = [p for p in self.node.peers.all() if p.state != "dead" or now >= self._retry_at.get(p.name, 0.0)]
-        await asyncio.gather(*(self.ping(p) for p in due))
+        # One peer's failure, whatever it is, must not end the loop that keeps every other peer's state.
+        results = await asyncio.gather(*(self.ping(p) for p in due), return_exceptions=True)
+        for peer, result in zip(due, results):
+            if isinstance(result, Exception):
+                log.warning("%s: ping %s failed unexpectedly: %r", self.node.name, peer.name, result)
+                self._failed(peer.name)
 
     async def ping(self, peer: Peer) -> bool:
         rest, grpc = self._me()

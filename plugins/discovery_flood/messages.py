@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
+from peerkit.peers import PEER_NAME_RE
 from peerkit.store import sha256_query
 
 from .config import TTL_CAP
@@ -31,7 +32,7 @@ MAX_REACHED = 4096
 MAX_PEER_SAMPLE = 32
 MAX_BUDGET_MS = 60_000
 
-_PEER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_PEER_NAME = PEER_NAME_RE.pattern
 
 Version = Annotated[int, msgspec.Meta(ge=1)]
 PeerName = Annotated[str, msgspec.Meta(pattern=_PEER_NAME)]
@@ -155,6 +156,8 @@ def decode(payload: bytes, kind: type[T]) -> T:
         return decoder.decode(payload)
     except msgspec.DecodeError as err:  # ValidationError included
         raise ValueError(f"malformed {kind.__name__} message: {err}") from None
+    except RecursionError:  # JSON nested thousands deep: hostile, not a message
+        raise ValueError(f"malformed {kind.__name__} message: nested too deeply") from None
 
 
 def decode_query(payload: bytes) -> Query:
