@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypeVar
 
@@ -29,6 +30,9 @@ def human_bytes(n: float) -> str:
     return f"{n} B"
 
 
+MAX_SIZE = (1 << 63) - 1  # what a file offset can hold
+
+
 def parse_size(text: str | int) -> int:
     """Parse '100MB', '1GiB', '64k', '123' into bytes (decimal for kB/MB/GB, binary for KiB/MiB/GiB)."""
     if isinstance(text, int):
@@ -43,13 +47,25 @@ def parse_size(text: str | int) -> int:
     unit = s[len(num):]
     if unit not in units or not num:
         raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)")
-    try:
-        value = float(num)
-    except ValueError:
-        raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)") from None
-    if value < 0:
-        raise ValueError(f"size must not be negative: {text!r}")
-    return int(value * units[unit])
+    if num.isdigit():  # exact, however many digits
+        size = int(num) * units[unit]
+    else:
+        try:
+            value = float(num)
+        except ValueError:
+            raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)") from None
+        if math.isnan(value):
+            raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)")
+        if value < 0:
+            raise ValueError(f"size must not be negative: {text!r}")
+        if not math.isfinite(value) or value * units[unit] > MAX_SIZE:
+            raise ValueError(f"size {text!r} is too large (at most {MAX_SIZE} bytes)")
+        size = int(value * units[unit])
+        if size != value * units[unit]:
+            raise ValueError(f"size {text!r} is not a whole number of bytes")
+    if size > MAX_SIZE:
+        raise ValueError(f"size {text!r} is too large (at most {MAX_SIZE} bytes)")
+    return size
 
 
 def normalise_sizes(struct: object, *keys: str) -> None:

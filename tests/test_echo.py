@@ -105,6 +105,19 @@ async def test_rest_download_is_streamed_with_length(node):
         assert bad.status_code == 400
         big_chunk = await http.get("/api/v1/echo/download", params={"size": 10, "chunk_size": MAX_CHUNK + 1})
         assert big_chunk.status_code == 400
+        for silly in ("inf", "1e400", "-5", "1.5", "9" * 30):  # one line, never a 500
+            resp = await http.get("/api/v1/echo/download", params={"size": silly})
+            assert resp.status_code == 400, (silly, resp.status_code, resp.text)
+
+
+async def test_rest_download_in_one_byte_chunks_leaves_the_node_responsive(node):
+    """Tiny chunks never made uvicorn wait: the stream held the event loop and the node stopped answering."""
+    async with httpx.AsyncClient(base_url=node.rest_url, timeout=10) as http:
+        async with http.stream("GET", "/api/v1/echo/download", params={"size": LIMIT, "chunk_size": 1}) as resp:
+            assert resp.status_code == 200
+            async for _ in resp.aiter_raw():
+                break
+            assert (await http.get("/api/v1/status")).status_code == 200  # answered meanwhile (10 s timeout)
 
 
 async def test_rest_upload_counts_hashes_and_limits(node):
@@ -139,6 +152,8 @@ def test_echo_config_table(tmp_path):
     assert cfg(max_size="1GiB").sections["echo"].max_size == 1 << 30
     env = parse_config(config_dict(tmp_path, "e", plugins=PLUGINS), source="e.toml", env={"PEERKIT_ECHO_MAX_SIZE": "5MB"})
     assert env.sections["echo"].max_size == 5_000_000
-    for bad, word in [({"max_size": "lots"}, "max_size"), ({"chunk_size": 0}, "chunk_size"), ({"speed": 1}, "speed")]:
+    for bad, word in [
+        ({"max_size": "lots"}, "max_size"), ({"max_size": "inf"}, "max_size"), ({"chunk_size": 0}, "chunk_size"), ({"speed": 1}, "speed"),
+    ]:
         with pytest.raises(ConfigError, match=word):
             cfg(**bad)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +34,9 @@ class EchoResultBody(msgspec.Struct):
     bytes: int
     sha256: str
     seconds: float
+
+
+YIELD_EVERY = 64  # chunks between turns of the event loop
 
 
 def _size(text: str, what: str) -> int:
@@ -65,9 +70,13 @@ def echo_routes(node: Node, config: EchoConfig) -> list[Any]:
         async def body() -> AsyncIterator[bytes]:
             sent = 0
             try:
-                for data in chunks(n, cs):
+                for i, data in enumerate(chunks(n, cs), 1):
                     yield data
                     sent += len(data)
+                    if i % YIELD_EVERY == 0:
+                        # uvicorn's send does not wait while the socket takes the bytes: with tiny
+                        # chunks this loop would hold the event loop (and miss the client leaving).
+                        await asyncio.sleep(0)
             finally:
                 node.metrics.bytes_sent.labels("rest").inc(sent)
 
