@@ -80,7 +80,7 @@ async def test_bad_peer_input_is_422(tmp_path, body):
         assert len(node.peers) == 0
 
 
-@pytest.mark.parametrize("raw", [b"{bad", b"", b"[1,", b"\xff\xfe"])
+@pytest.mark.parametrize("raw", [b"{bad", b"", b"[1,", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000])
 async def test_malformed_json_is_problem_json(tmp_path, raw):
     async with rest_client(tmp_path) as (_node, client):
         resp = await client.post("/api/v1/peers", content=raw, headers={"content-type": "application/json"})

@@ -349,7 +349,7 @@ async def test_symlink_out_of_the_share_is_not_served(http, node, tmp_path):
     assert secret.read_bytes() == b"secret"  # the link was replaced, never written through
 
 
-async def test_clients_that_vanish_leave_nothing_behind(node, data):
+async def test_clients_that_vanish_leave_nothing_behind(node, data, caplog):
     fds_before = len(os.listdir("/proc/self/fd"))
     # an upload announcing 10 MiB that stops after 3 MiB
     reader, writer = await asyncio.open_connection("127.0.0.1", node.rest_port)
@@ -374,6 +374,10 @@ async def test_clients_that_vanish_leave_nothing_behind(node, data):
     assert len(os.listdir("/proc/self/fd")) <= fds_before  # the file being sent was closed
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{node.rest_url}/api/v1/status")).status_code == 200
+        metrics = (await client.get(f"{node.rest_url}/metrics")).text
+    # A client hanging up is the client's doing: no error logged, no 5xx counted.
+    assert "REST handler failed" not in caplog.text and "unexpected error" not in caplog.text
+    assert 'status="500"' not in metrics
 
 
 async def test_many_clients_at_once_all_get_exact_bytes(node, data):

@@ -77,9 +77,16 @@ def _is_malformed_body(errors: Any) -> bool:
     )
 
 
+CLIENT_LEFT = "client disconnected prematurely"  # Litestar's words when a body stops with the connection
+
+
 def from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     if isinstance(exc, ProblemDetailsException):
         return exc
+    if exc.status_code == 500 and exc.detail == CLIENT_LEFT:
+        # The client's doing (it hung up mid-body, or sent framing the server dropped):
+        # not a server error to log or count as 5xx. Nobody reads this answer anyway.
+        return _problem(400, "the request body ended before it was complete")
     status = exc.status_code
     errors = exc.extra if isinstance(exc, ValidationException) else None
     if isinstance(exc, ValidationException) and errors and not _is_malformed_body(errors):
@@ -99,6 +106,8 @@ def from_peerkit_error(exc: Exception) -> ProblemDetailsException:
 
 
 def from_unexpected(exc: Exception) -> ProblemDetailsException:
+    if isinstance(exc, RecursionError):  # a JSON body nested thousands deep
+        return _problem(400, "the request body is nested too deeply")
     log.error("unexpected error in a REST handler", exc_info=exc)
     return _problem(500, "The node hit an unexpected error; its log has the details.")
 
