@@ -24,6 +24,14 @@ _SPEC = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
+def _clip(digits: str | None) -> str | None:
+    """Digit strings past any file size are read as the largest offset, not as a 4,300-digit int."""
+    return str(OFFSET_MAX) if digits and len(digits) > len(str(OFFSET_MAX)) else digits
+
+
+OFFSET_MAX = (1 << 63) - 1
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """The inclusive byte span ``header`` asks of a ``size``-byte file, or None to send it whole.
 
@@ -39,7 +47,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _SPEC.match(spec)
     if match is None:
         return None
-    first, last = match.groups()
+    first, last = (_clip(g) for g in match.groups())
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
