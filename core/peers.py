@@ -39,6 +39,7 @@ class Peer(msgspec.Struct):
     last_seen: float | None = None
     friend: bool = False
     failures: int = 0
+    learned: bool = False  # added by discovery (not config, CLI or REST): forgotten when long dead
 
 
 def validate_peer_name(name: str) -> str:
@@ -59,6 +60,9 @@ def validate_rest_url(url: str) -> str:
         raise ValueError(f"REST address {url!r} must look like http://host:port")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError(f"REST address {url!r} must be a base URL with no path")
+    if parts.username is not None or parts.password is not None:
+        # The table is shown by GET /peers and passed to other peers in pongs.
+        raise ValueError(f"REST address of {parts.hostname}:{port} must not carry a user name or password")
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -88,7 +92,9 @@ class PeerTable:
         try:
             raw = json.loads(self.path.read_text("utf-8"))
             for p in raw.get("peers", []):
-                peer = Peer(name=p["name"], rest=p["rest"], grpc=p["grpc"], friend=bool(p.get("friend")))
+                peer = Peer(
+                    name=p["name"], rest=p["rest"], grpc=p["grpc"], friend=bool(p.get("friend")), learned=bool(p.get("learned"))
+                )
                 self._peers[peer.name] = peer
             self._removed = set(raw.get("removed", []))
         except FileNotFoundError:
@@ -106,7 +112,7 @@ class PeerTable:
         with self._lock:
             data = {
                 "peers": [
-                    {"name": p.name, "rest": p.rest, "grpc": p.grpc, "friend": p.friend}
+                    {"name": p.name, "rest": p.rest, "grpc": p.grpc, "friend": p.friend, "learned": p.learned}
                     for p in self._peers.values()
                 ],
                 "removed": sorted(self._removed),
@@ -170,7 +176,7 @@ class PeerTable:
                 raise AlreadyExists(f"peer {name!r} was removed by the operator")
             if limit is not None and len(self._peers) >= limit:
                 raise TooLarge(f"the neighbour table already holds {len(self._peers)} peers (limit {limit})")
-            peer = Peer(name=name, rest=rest, grpc=grpc, friend=friend)
+            peer = Peer(name=name, rest=rest, grpc=grpc, friend=friend, learned=learned and not friend)
             self._peers[name] = peer
             self._removed.discard(name)
             self._save()
@@ -183,6 +189,16 @@ class PeerTable:
             del self._peers[name]
             self._removed.add(name)
             self._save()
+
+    def forget(self, name: str) -> bool:
+        """Drop a peer discovery added, without the operator's "removed" mark: it may be learned again."""
+        with self._lock:
+            peer = self._peers.get(name)
+            if peer is None or not peer.learned:
+                return False
+            del self._peers[name]
+            self._save()
+            return True
 
     def update_address(self, name: str, rest: str, grpc: str) -> None:
         """A known peer announced new addresses (restart on other ports)."""

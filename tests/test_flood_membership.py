@@ -163,3 +163,16 @@ async def test_a_peer_answering_pings_with_hostile_json_does_not_stop_pinging(tm
         h.messages._handlers["flood.ping"] = hostile_pong  # noqa: SLF001 - make a real node misbehave
         await wait_until(lambda: hostile_calls.count("p0") >= 3, 15, "p0 keeps pinging after a hostile pong")
         assert a.metrics.get("neighbour_failures.p1") >= 2  # each counted as a failed ping, not a crash
+
+
+async def test_a_learned_peer_nobody_reaches_is_not_passed_on_and_is_forgotten(tmp_path):
+    """A row that never answered used to spread through pongs and hold a max_peers place forever."""
+    async with running_network(tmp_path, 2, plugins=FLOOD_PLUGINS, discovery_flood=FAST) as (a, b):
+        a.peers.add("ghost", "http://127.0.0.1:1", "127.0.0.1:1", learned=True)
+        await wait_until(lambda: "ghost" not in a.peers, 30, "a forgets the unreachable learned peer")
+        assert a.metrics.get("peers_forgotten") == 1
+        assert "ghost" not in b.peers  # never in a's pongs: a never reached it
+        a.peers.add("ghost", "http://127.0.0.1:1", "127.0.0.1:1", learned=True)  # forgetting is not an operator's removal
+        a.peers.add("gone", "http://127.0.0.1:1", "127.0.0.1:1")  # an operator's peer is kept, however dead
+        await wait_until(lambda: "ghost" not in a.peers, 30, "forgotten again")
+        assert "gone" in a.peers and a.peers.get("gone").state == "dead"

@@ -129,3 +129,12 @@ def test_limit_is_checked_atomically_with_the_insert(tmp_path):
     for t in threads:
         t.join(10)
     assert outcomes.count("added") == 3 and len(table) == 3
+
+
+def test_rest_addresses_with_credentials_are_refused(tmp_path):
+    from peerkit.peers import validate_rest_url
+
+    for url in ("http://u:p@127.0.0.1:5001", "http://u@127.0.0.1:5001"):
+        with pytest.raises(ValueError, match="must not carry a user name or password") as err:
+            validate_rest_url(url)
+        assert "p@" not in str(err.value)  # the refusal does not repeat the password

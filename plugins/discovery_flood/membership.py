@@ -17,7 +17,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from peerkit.errors import AlreadyExists, PeerkitError, TooLarge
+from peerkit.errors import AlreadyExists, NotFound, PeerkitError, TooLarge
 from peerkit.peers import validate_grpc_address, validate_rest_url
 
 from .counters import neighbour_failed
@@ -35,6 +35,7 @@ PONG_SAMPLE = 8
 MAX_TABLE = 256
 """Hard cap on the table size whatever announces arrive (friends' announces bypass max_peers)."""
 REANNOUNCE_EVERY = 8
+FORGET_LEARNED_AFTER = 20  # failed contacts in a row before a learned (never configured) peer is dropped
 """Pings between two announces to a neighbour that does not list us back."""
 
 
@@ -141,6 +142,17 @@ class Membership:
         self._backoff.pop(name, None)
 
     def _failed(self, name: str) -> None:
+        try:
+            failures = self.node.peers.get(name).failures + 1  # counting this one
+        except NotFound:
+            return  # removed meanwhile
+        if failures >= FORGET_LEARNED_AFTER and self.node.peers.forget(name):
+            # Learned from a pong and unreachable ever since: free its place in max_peers.
+            log.info("%s: forgot learned peer %s after %d failed contacts", self.node.name, name, failures)
+            self.node.metrics.inc("peers_forgotten")
+            self._backoff.pop(name, None)
+            self._retry_at.pop(name, None)
+            return
         if neighbour_failed(self.node, name) == "dead":
             backoff = min(self._backoff.get(name, self.config.ping_interval_s / 2) * 2, self.config.dead_retry_max_s)
             self._backoff[name] = backoff
@@ -159,7 +171,8 @@ class Membership:
         live = [
             PeerInfo(name=p.name, rest=p.rest, grpc=p.grpc)
             for p in self.node.peers.all()
-            if p.state == "alive" and p.name != ping.name
+            # Only peers this node has actually reached: a row nobody ever answered for spreads no further.
+            if p.state == "alive" and p.last_seen is not None and p.name != ping.name
         ]
         sample = random.sample(live, min(PONG_SAMPLE, len(live)))
         return encode(Pong(name=self.node.name, known=known, peers=sample))
