@@ -407,3 +407,37 @@ async def test_many_clients_at_once_all_get_exact_bytes(node, data):
         )
     assert all(results), [i for i, ok in enumerate(results) if not ok]
     assert temp_files(node) == []
+
+
+async def test_oversized_or_trickling_request_headers_are_cut_off(tmp_path):
+    from peerkit.plugins.rest_litestar.config import RestConfig
+
+    async with running_node(tmp_path, plugins=["rest_litestar"], rest_litestar={"max_header_bytes": 65536, "header_timeout_s": 0.5}) as node:
+        # 2 MiB of one header, sent in pieces: refused before it is all read.
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.rest_port)
+        writer.write(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        try:
+            for _ in range(32):
+                writer.write(b"a" * 65536)
+                await writer.drain()
+        except ConnectionError:
+            pass  # the node closed first
+        writer.write(b"\r\n\r\n")  # complete, so a node without the limit would answer 200
+        try:
+            answer = await asyncio.wait_for(reader.read(), 10)
+        except ConnectionResetError:
+            answer = b"(reset)"  # closed with our bytes unread: the kernel resets, the 431 may be lost
+        assert answer.startswith((b"HTTP/1.1 431 ", b"(reset)")), answer[:80]
+        writer.close()
+        # Headers trickling in: 408 once header_timeout_s has passed since their first byte.
+        reader, writer = await asyncio.open_connection("127.0.0.1", node.rest_port)
+        writer.write(b"GET /api/v1/status HTTP/1.1\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+        writer.close()
+        # Ordinary requests, and a keep-alive connection carrying several, are untouched.
+        async with httpx.AsyncClient(base_url=node.rest_url) as client:
+            for _ in range(3):
+                assert (await client.get("/api/v1/status", headers={"X-Pad": "p" * 8000})).status_code == 200
+    assert RestConfig().max_header_bytes == 1 << 20 and RestConfig().header_timeout_s == 10.0

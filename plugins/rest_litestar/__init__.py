@@ -16,6 +16,7 @@ from peerkit import hookimpl
 
 from .config import TABLE, RestConfig
 from .link import RestTransport, link_route
+from .protocol import protocol_class
 
 if TYPE_CHECKING:
     import msgspec
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 def server_options(config: RestConfig) -> dict[str, Any]:
     """uvicorn options: uvloop and httptools when installed, access log as configured.
 
+    With httptools the protocol is uvicorn's own plus limits on request
+    headers (``protocol.py``: ``max_header_bytes``, ``header_timeout_s``).
+
     The node serves uvicorn inside its already running loop (the CLI starts
     it with uvloop), so ``loop`` only matters to a uvicorn that makes its own.
     """
@@ -34,7 +38,8 @@ def server_options(config: RestConfig) -> dict[str, Any]:
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
     if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
+        bounded = protocol_class(config.max_header_bytes, config.header_timeout_s or None)
+        options["http"] = bounded or "httptools"
     return options
 
 

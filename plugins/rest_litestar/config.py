@@ -19,6 +19,10 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A PUT whose body stops arriving for this long gets 408 and leaves nothing (0: wait forever)."""
     download_idle_timeout_s: float = 60.0
     """A content download whose client takes no bytes for this long is cut off; the file is closed (0: wait forever)."""
+    max_header_bytes: int = 1 << 20
+    """A request whose headers pass this many bytes gets 431 and the connection closes (counted per read: leave slack)."""
+    header_timeout_s: float = 10.0
+    """A request whose headers take longer than this from their first byte gets 408 (0: no limit)."""
     docs: bool = True
     """Serve the OpenAPI document and browsable docs under ``/schema``."""
 
@@ -29,3 +33,7 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             raise ValueError("upload_idle_timeout_s must be >= 0")
         if self.download_idle_timeout_s < 0:
             raise ValueError("download_idle_timeout_s must be >= 0")
+        if self.header_timeout_s < 0:
+            raise ValueError("header_timeout_s must be >= 0")
+        if self.max_header_bytes < 4096:
+            raise ValueError("max_header_bytes must be at least 4096")
