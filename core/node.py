@@ -29,6 +29,7 @@ from .messages import MessageRouter
 from .metrics import Metrics
 from .peers import Peer, PeerTable
 from .host import make_plugin_manager, plugin_names
+from .grpc_malformed import RefuseMalformedRequests
 from .security import TokenInterceptor, TokenMiddleware, bearer
 from .store import FileEntry, FileStore
 from .tls import Identity, read_pem, server_credentials
@@ -254,7 +255,8 @@ class Node:
         services: list[GrpcService] = [s for result in self.pm.hook.peerkit_grpc_services(node=self) for s in (result or [])]
         if not services:
             return
-        interceptors = [TokenInterceptor(self.token)] if self.token else None
+        interceptors = [TokenInterceptor(self.token)] if self.token else []
+        interceptors.append(RefuseMalformedRequests())  # inside the token check: strangers learn nothing
         server, _health = await build_server(services, interceptors)
         host, port = self.config.node.host, self.config.node.grpc_port
         target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

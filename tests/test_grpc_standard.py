@@ -48,3 +48,38 @@ async def test_with_a_token_reflection_needs_it_and_health_does_not(tmp_path):
             assert replies[0].list_services_response.service
             reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(
+    "method,kind",
+    [
+        ("/peerkit.v1.Transfer/Stat", "unary_unary"),
+        ("/peerkit.v1.Transfer/Download", "unary_stream"),
+        ("/peerkit.v1.Transfer/Upload", "stream_unary"),
+        ("/peerkit.v1.Echo/Upload", "stream_unary"),
+        ("/peerkit.v1.Link/Call", "unary_unary"),
+    ],
+)
+async def test_undecodable_requests_are_invalid_argument(tmp_path, caplog, method, kind):
+    """Bytes that are no protobuf message: INVALID_ARGUMENT with a reason, no traceback in the node's log."""
+    garbage = b"\xff\xff\xff\xff\x0f"
+    async with running_node(tmp_path, plugins=["grpc_transfer", "echo"]) as node:
+        async with grpc.aio.insecure_channel(node.grpc_address) as channel:
+            call = getattr(channel, kind)(method)  # no serializers: raw bytes go out as they are
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                if kind == "unary_unary":
+                    await call(garbage, timeout=5)
+                elif kind == "unary_stream":
+                    async for _ in call(garbage, timeout=5):
+                        pass
+                else:
+                    async def messages():
+                        yield garbage
+
+                    await call(messages(), timeout=5)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "malformed request message" in err.value.details()
+            # and the node still answers properly formed calls
+            health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    assert "Traceback" not in caplog.text and "Unexpected" not in caplog.text
