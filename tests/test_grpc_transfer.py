@@ -10,7 +10,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from peerkit.errors import AlreadyExists, InvalidName, NotFound, TooLarge, TransportError
+from peerkit.errors import AlreadyExists, InvalidName, NotFound, PeerkitError, TooLarge, TransportError
 from peerkit.plugins.grpc_transfer.client import download_file, stat_file, upload_file
 from peerkit.plugins.grpc_transfer.config import DEFAULT_CHUNK_SIZE
 from peerkit.v1 import transfer_pb2, transfer_pb2_grpc
@@ -427,3 +427,21 @@ def test_config_defaults_and_errors():
         with pytest.raises(ConfigError, match=needle) as err:
             section(table)
         assert "[grpc_transfer]" in str(err.value) and "\n" not in str(err.value)
+
+
+async def test_a_planted_part_symlink_is_not_written_through(tmp_path):
+    """In a directory others can write to, dest.part -> somewhere must not make the download overwrite somewhere."""
+    async with running_node(tmp_path, plugins=PLUGINS) as node:
+        make_file(shared(node) / "mid.bin", 3 * MiB)
+        await node.store.refresh()
+        victim = tmp_path / "victim.txt"
+        victim.write_bytes(b"precious")
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / "mid.bin.part").symlink_to(victim)
+        with pytest.raises(PeerkitError, match="symbolic link"):
+            await download_file([node.grpc_address], out / "mid.bin", name="mid.bin")
+        assert victim.read_bytes() == b"precious" and not (out / "mid.bin").exists()
+        os.mkfifo(out / "fifo.bin.part")
+        with pytest.raises(PeerkitError, match="not a regular file"):
+            await download_file([node.grpc_address], out / "fifo.bin", name="mid.bin")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,13 +166,32 @@ async def _settle(waiter: asyncio.Future[Any]) -> None:
             await asyncio.shield(waiter)
 
 
+def _open_part(part: Path) -> int:
+    """Open (or create) the ``.part`` file itself: never through a symlink, never anything but a regular file.
+
+    In a directory others can write to, a planted ``x.part`` symlink would
+    otherwise have the download overwrite whatever it points at.
+    """
+    try:
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise PeerkitError(f"{part} is a symbolic link; not writing through it (remove it to download)") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PeerkitError(f"{part} is not a regular file; not writing into it (remove it to download)")
+    os.set_blocking(fd, True)
+    return fd
+
+
 async def _fetch_into(
     part: Path, entry: FileEntry, sources: list[Source], *, streams: int, token: str | None,
     progress: ProgressCallback | None, tls: bool = False, ca: bytes | None = None,
     identity: Identity | None = None,
 ) -> tuple[int, str, Download]:
     """Fill ``part`` up to entry.size from ``sources``; return (resumed_from, sha256 of the whole file)."""
-    fd = await asyncio.to_thread(os.open, part, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = await asyncio.to_thread(_open_part, part)
     try:
         have = os.fstat(fd).st_size
         if have > entry.size:  # not a prefix of this file: start over
