@@ -317,6 +317,10 @@ def parse_config(
             security.token = (base / security.token_file).read_text("utf-8").strip()
         except OSError as err:
             raise ConfigError(f"{source}: [security] token_file: cannot read {security.token_file}: {err.strerror}") from None
+    if security.token is not None and not security.token.strip():
+        # An empty token would mean "no token": an open node the config meant to close.
+        where = "token_file " + str(security.token_file) + " is empty" if security.token_file else "token is empty"
+        raise ConfigError(f"{source}: [security] {where} (remove the key for an open node)")
     _resolve_tls(security, base, source)
     if security.bind_names and "grpc_transfer" not in node.plugins:
         raise ConfigError(f"{source}: [security] bind_names needs the grpc_transfer plugin (peer messages are checked on gRPC)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -162,3 +163,21 @@ def test_peers_from_the_environment_replace_the_files(tmp_path):
         with pytest.raises(ConfigError) as err:
             load_config(write(tmp_path, GOOD), env={"PEERKIT_PEERS": bad})
         assert needle in str(err.value) and "\n" not in str(err.value), str(err.value)
+
+
+def test_an_empty_token_is_an_error_not_an_open_node(tmp_path):
+    (tmp_path / "empty.txt").write_text("\n")
+    for security, needle in (('token = ""', "token is empty"), ('token_file = "empty.txt"', "token_file empty.txt is empty")):
+        with pytest.raises(ConfigError, match=re.escape(needle)):
+            load_config(write(tmp_path, GOOD + f"\n[security]\n{security}\n"), env={})
+    with pytest.raises(ConfigError, match="token is empty"):
+        load_config(write(tmp_path, GOOD), env={"PEERKIT_SECURITY_TOKEN": " "})
+
+
+@pytest.mark.parametrize(
+    "table,key", [("rest_litestar", "upload_idle_timeout_s"), ("rest_litestar", "header_timeout_s"), ("grpc_transfer", "download_idle_timeout_s")]
+)
+def test_nan_and_inf_timeouts_are_refused(tmp_path, table, key):
+    for value in ("nan", "inf"):
+        with pytest.raises(ConfigError, match=key):
+            load_config(write(tmp_path, GOOD + f"\n[{table}]\n{key} = {value}\n"), env={})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from peerkit.utils import normalise_sizes
@@ -39,8 +41,9 @@ class TransferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         if not 1 <= int(self.chunk_size) <= MAX_CHUNK_SIZE:
             raise ValueError(f"chunk_size: expected 1 to {MAX_CHUNK_SIZE} bytes, got {self.chunk_size}")
         for key in ("upload_idle_timeout_s", "download_idle_timeout_s", "max_concurrent_uploads", "max_concurrent_downloads"):
-            if getattr(self, key) < 0:
-                raise ValueError(f"{key}: expected >= 0, got {getattr(self, key)}")
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):  # nan compares false with everything
+                raise ValueError(f"{key}: expected >= 0, got {value}")
 
     @property
     def upload_limit(self) -> int | None:

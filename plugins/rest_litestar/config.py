@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 TABLE = "rest_litestar"
@@ -29,11 +31,11 @@ class RestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 0:
             raise ValueError("max_upload_bytes must be >= 0")
-        if self.upload_idle_timeout_s < 0:
-            raise ValueError("upload_idle_timeout_s must be >= 0")
-        if self.download_idle_timeout_s < 0:
-            raise ValueError("download_idle_timeout_s must be >= 0")
-        if self.header_timeout_s < 0:
-            raise ValueError("header_timeout_s must be >= 0")
+        if not (math.isfinite(self.upload_idle_timeout_s) and self.upload_idle_timeout_s >= 0):
+            raise ValueError("upload_idle_timeout_s must be a number of seconds >= 0")
+        if not (math.isfinite(self.download_idle_timeout_s) and self.download_idle_timeout_s >= 0):
+            raise ValueError("download_idle_timeout_s must be a number of seconds >= 0")
+        if not (math.isfinite(self.header_timeout_s) and self.header_timeout_s >= 0):
+            raise ValueError("header_timeout_s must be a number of seconds >= 0")
         if self.max_header_bytes < 4096:
             raise ValueError("max_header_bytes must be at least 4096")
