@@ -7,6 +7,7 @@ import json
 import signal
 import time
 
+import grpc
 import msgspec
 import pytest
 
@@ -140,6 +141,25 @@ async def test_one_neighbour_flooding_queries_is_rate_limited(tmp_path):
         # Another neighbour is not punished for a's flood.
         share(b, "b.txt")
         assert [h.peer for h in (await flood(c).locate("b.txt", ttl=1)).hits] == ["p1"]
+
+
+async def test_invented_sender_names_share_one_rate_limit(tmp_path):
+    """Senders are not authenticated: a bucket per claimed name let 1,000 invented names through unlimited."""
+    from peerkit.v1 import link_pb2, link_pb2_grpc
+
+    limits = {**QUIET, "max_queries_per_s": 1.0, "query_burst": 5}
+    async with running_network(tmp_path, 2, "line", plugins=FLOOD_PLUGINS, discovery_flood=limits) as (a, b):
+        async with grpc.aio.insecure_channel(b.grpc_address) as channel:
+            stub = link_pb2_grpc.LinkStub(channel)
+            replies = await asyncio.gather(*(
+                stub.Call(link_pb2.LinkMessage(method="flood.query", payload=_raw(id=f"inv{i:013d}", ttl=0), sender=f"inv{i}"), timeout=5)
+                for i in range(30)
+            ))
+        dropped = [json.loads(r.payload).get("dropped") for r in replies]
+        assert dropped.count("rate_limited") == 25 and dropped.count(None) == 5
+        # The real neighbour keeps its own bucket.
+        share(b, "b.txt")
+        assert [h.peer for h in (await flood(a).locate("b.txt", ttl=1)).hits] == ["p1"]
 
 
 async def test_hostile_hits_are_only_data(tmp_path):

@@ -108,6 +108,9 @@ class _Merged:
         return QueryReply(hits=hits, reached=list(self.reached.values()), truncated=sorted(self.truncated)[:MAX_REACHED])
 
 
+STRANGERS = "?"  # the rate-limit bucket of every sender that is not a neighbour
+
+
 class Flooder:
     """Per-node query handling (the ``flood.query`` message) and the origin's locate."""
 
@@ -127,7 +130,9 @@ class Flooder:
         except ValueError:
             metrics.inc("queries_rejected")
             raise
-        if not self.limiter.allow(sender or "?"):
+        # Neighbours each have a bucket; every name not in the table shares one, so
+        # inventing names (senders are not authenticated without bind_names) buys nothing.
+        if not self.limiter.allow(sender if sender in self.node.peers else STRANGERS):
             metrics.inc("queries_rate_limited")
             return encode(QueryReply(dropped="rate_limited"))
         reply = await self.process(query, sender, time.monotonic() + query.budget_ms / 1000)
