@@ -31,6 +31,7 @@ from .peers import Peer, PeerTable
 from .host import make_plugin_manager, plugin_names
 from .grpc_malformed import RefuseMalformedRequests
 from .security import TokenInterceptor, TokenMiddleware, bearer
+from .statelock import StateDirInUse, StateLock
 from .store import FileEntry, FileStore
 from .tls import Identity, read_pem, server_credentials
 from .transport import Transport
@@ -89,6 +90,7 @@ class Node:
         self.uvicorn_options: dict[str, Any] = {}  # plugins may tune (e.g. access_log) in peerkit_configure
         self.started_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._state_lock = StateLock(config.node.state_dir)
         self._uvicorn: Any = None
         self._uvicorn_task: asyncio.Task[Any] | None = None
         self._grpc_server: Any = None
@@ -216,11 +218,16 @@ class Node:
         """Open state, let plugins configure, start servers, then run start-up hooks."""
         tune_malloc()  # a node moves bulk data: keep transfer buffers off the page-fault path
         try:
-            await asyncio.to_thread(self.store.open)
+            await asyncio.to_thread(self._state_lock.acquire)
+        except StateDirInUse as err:
+            raise StartupError(str(err)) from None
         except OSError as err:
-            raise StartupError(f"cannot open shared_dir {self.config.node.shared_dir}: {err.strerror}") from None
-        self.peers.load([(p.name, p.rest, p.grpc) for p in self.config.peers])
-        await self._load_tls()
+            raise StartupError(f"cannot use state_dir {self.config.node.state_dir}: {err.strerror}") from None
+        try:
+            await self._open_state()
+        except BaseException:
+            self._state_lock.release()
+            raise
         self.pm.hook.peerkit_configure(node=self)
         transports = [t for result in self.pm.hook.peerkit_transports(node=self) for t in (result or [])]
         rank = {name: i for i, name in enumerate(TRANSPORT_PREFERENCE)}
@@ -236,6 +243,14 @@ class Node:
             await self.stop()
             raise
         log.info("%s: started (rest=%s grpc=%s)", self.name, self.rest_url, self.grpc_address)
+
+    async def _open_state(self) -> None:
+        try:
+            await asyncio.to_thread(self.store.open)
+        except OSError as err:
+            raise StartupError(f"cannot open shared_dir {self.config.node.shared_dir}: {err.strerror}") from None
+        self.peers.load([(p.name, p.rest, p.grpc) for p in self.config.peers])
+        await self._load_tls()
 
     async def _load_tls(self) -> None:
         security = self.config.security
@@ -337,6 +352,7 @@ class Node:
                 with contextlib.suppress(Exception):
                     await t.close()
         finally:
+            self._state_lock.release()
             self._stopped.set()
 
     async def run_until_signal(self) -> None:

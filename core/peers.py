@@ -95,7 +95,8 @@ class PeerTable:
                 peer = Peer(
                     name=p["name"], rest=p["rest"], grpc=p["grpc"], friend=bool(p.get("friend")), learned=bool(p.get("learned"))
                 )
-                self._peers[peer.name] = peer
+                if peer.name != self.self_name:  # a table written by another node (or an old bug) may hold us
+                    self._peers[peer.name] = peer
             self._removed = set(raw.get("removed", []))
         except FileNotFoundError:
             pass

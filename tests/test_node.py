@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 
 import httpx
 import pytest
 
-from support.nodes import NodeProcess, free_port, write_config
+from peerkit import Node
+from support.nodes import NodeProcess, free_port, make_config, write_config
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -34,3 +36,21 @@ def test_port_in_use_is_one_clear_line(tmp_path, processes):
     assert second.proc.wait(20) == 1
     text = second.log_path.read_text()
     assert "cannot listen for REST" in text and "Traceback" not in text
+
+
+async def test_two_nodes_cannot_share_a_state_dir(tmp_path):
+    """They would overwrite each other's peer table and index: the second refuses to start, naming the first."""
+    from peerkit.node import StartupError
+
+    first = Node(make_config(tmp_path, "one", plugins=["rest_litestar"]))
+    doc = make_config(tmp_path, "two", plugins=["rest_litestar"])
+    doc.node.state_dir = first.config.node.state_dir
+    await first.start()
+    try:
+        second = Node(doc)
+        with pytest.raises(StartupError, match=rf"state_dir .* is in use by another node \(pid {os.getpid()}\)"):
+            await second.start()
+    finally:
+        await first.stop()
+    await second.start()  # free again once the first has stopped
+    await second.stop()
