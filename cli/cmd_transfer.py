@@ -89,6 +89,9 @@ def do_download(
             f"(sha256 {sha256[:12]}…). Ask for sha256:<hex> to pick another."
         )
     dest = destination(output, file_name)
+    if (dest.exists() or dest.is_symlink()) and not dest.is_file():
+        # --force replaces files; a device, FIFO or socket is not something to replace with a download.
+        raise UsageProblem(f"{dest} exists and is not a regular file; choose another --output")
     if dest.exists() and not force:
         if dest.is_file() and dest.stat().st_size == size and _sha256_file(dest) == sha256:
             if as_json:

@@ -21,6 +21,7 @@ import msgspec
 
 DEFAULT_PLUGINS = ("rest_litestar", "grpc_transfer", "discovery_flood", "echo")
 ENV_PREFIX = "PEERKIT_"
+MAX_CONFIG_BYTES = 1 << 20
 PEERS_ENV = "PEERKIT_PEERS"  # the whole [[peers]] list, as a TOML array of tables
 
 
@@ -201,7 +202,10 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         with open(p, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_CONFIG_BYTES + 1)  # bounded: -c /dev/zero must not eat the machine
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: over {MAX_CONFIG_BYTES} bytes, not a node config")
+        return tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except IsADirectoryError:

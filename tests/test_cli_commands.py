@@ -156,6 +156,10 @@ def test_download_plain_json_and_from(net, tmp_path):
     (tmp_path / "differs.bin").write_bytes(b"not the same")
     clash = peerkit("download", "far.bin", "-o", str(tmp_path / "differs.bin"), peer=net["near"])
     assert clash.returncode == 1 and "--force" in one_error_line(clash)
+    os.mkfifo(tmp_path / "pipe")  # --force replaces files, never a device or a FIFO (as root: /dev/null)
+    fifo = peerkit("download", "far.bin", "-o", str(tmp_path / "pipe"), "--force", peer=net["near"])
+    assert fifo.returncode == 2 and "not a regular file" in one_error_line(fifo)
+    assert (tmp_path / "pipe").is_fifo()
 
 
 def test_download_of_missing_or_ambiguous_file_exits_1(net, tmp_path):

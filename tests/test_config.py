@@ -181,3 +181,10 @@ def test_nan_and_inf_timeouts_are_refused(tmp_path, table, key):
     for value in ("nan", "inf"):
         with pytest.raises(ConfigError, match=key):
             load_config(write(tmp_path, GOOD + f"\n[{table}]\n{key} = {value}\n"), env={})
+
+
+def test_a_huge_config_file_is_refused_without_reading_it_all(tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_bytes(GOOD.encode() + b"#" * (2 << 20))
+    with pytest.raises(ConfigError, match="not a node config"):
+        load_config(path, env={})
