@@ -441,3 +441,22 @@ async def test_oversized_or_trickling_request_headers_are_cut_off(tmp_path):
             for _ in range(3):
                 assert (await client.get("/api/v1/status", headers={"X-Pad": "p" * 8000})).status_code == 200
     assert RestConfig().max_header_bytes == 1 << 20 and RestConfig().header_timeout_s == 10.0
+
+
+async def test_a_file_truncated_while_sent_cuts_the_response_without_a_traceback(tmp_path, capfd):
+    async with running_node(tmp_path, plugins=["rest_litestar"]) as node:
+        big = node.store.root / "shrinks.bin"
+        big.write_bytes(pattern(32 * MiB))
+        async with httpx.AsyncClient(timeout=10) as client:
+            with pytest.raises(httpx.HTTPError):  # the body ends short of Content-Length
+                async with client.stream("GET", f"{node.rest_url}/api/v1/files/shrinks.bin/content") as resp:
+                    assert resp.status_code == 200
+                    got = 0
+                    async for chunk in resp.aiter_raw():
+                        if got == 0:
+                            os.truncate(big, MiB)  # replaced in place, as a careless writer would
+                        got += len(chunk)
+            assert got < 32 * MiB
+            assert (await client.get(f"{node.rest_url}/api/v1/status")).status_code == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception in ASGI application" not in err

@@ -11,6 +11,7 @@ half-sent, oversized or mismatched body never becomes visible.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -30,7 +31,7 @@ from peerkit.pagecache import is_cached
 from peerkit.store import FileEntry
 from peerkit.utils import each_within
 
-from .idlestream import IdleTimedStream, install_log_filter
+from .idlestream import FileShrank, IdleTimedStream, install_log_filter
 from .pathname import raw_segment
 from .problems import problem
 from .ranges import (
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20  # 1 MiB: big enough that a thread hop per read costs nothing measurable
 OCTETS = "application/octet-stream"
+log = logging.getLogger("peerkit.rest")
 OPEN_RETRIES = 3
 
 
@@ -115,7 +117,8 @@ async def _read_span(f: BinaryIO, start: int, length: int, count: Any) -> AsyncI
                 data = await asyncio.shield(pending)
                 pending = None
             if not data:
-                raise RuntimeError("file shrank while being sent")
+                log.warning("stopped sending %s at byte %d: the file got shorter while being sent", getattr(f, "name", "?"), pos)
+                raise FileShrank(f"file shrank while being sent (at byte {pos})")
             pos += len(data)
             remaining -= len(data)
             if remaining > 0 and not is_cached(fd, pos, min(CHUNK, remaining)):

@@ -25,22 +25,30 @@ from litestar.utils.helpers import get_enum_string_value
 BODY = "http.response.body"
 
 
-class ClientStalled(Exception):
-    """The client took no bytes for the idle timeout; the connection is dropped."""
+class ResponseCutOff(Exception):
+    """A streamed response ended on purpose mid-body: the connection is dropped, no traceback is logged."""
+
+
+class ClientStalled(ResponseCutOff):
+    """The client took no bytes for the idle timeout."""
+
+
+class FileShrank(ResponseCutOff):
+    """The file got shorter while being sent (replaced in place or truncated): the rest cannot be sent."""
 
 
 class _QuietStalls(logging.Filter):
-    """Drop uvicorn's "Exception in ASGI application" record when the exception is ClientStalled."""
+    """Drop uvicorn's "Exception in ASGI application" record when the exception is a ResponseCutOff."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not _is_stall(record.exc_info[1] if record.exc_info else None)
 
 
 def _is_stall(exc: BaseException | None) -> bool:
-    """ClientStalled itself, or wrapped: task groups raise exception groups, Litestar chains."""
+    """A ResponseCutOff itself, or wrapped: task groups raise exception groups, Litestar chains."""
     if exc is None:
         return False
-    if isinstance(exc, ClientStalled):
+    if isinstance(exc, ResponseCutOff):
         return True
     if isinstance(exc, BaseExceptionGroup):
         return any(_is_stall(e) for e in exc.exceptions)
