@@ -147,3 +147,35 @@ async def test_a_source_serving_corrupt_bytes_is_found_and_skipped(tmp_path):
         with pytest.raises(IntegrityError):
             await download_file([bad.grpc_address], only_bad, name="movie.bin")
         assert not only_bad.exists() and not only_bad.with_name("only-bad.bin.part").exists()
+
+
+# Reads the first chunks of a Download, says so, then waits to be killed.
+SLOW_READER = r"""
+import sys, time, grpc
+from peerkit.v1 import transfer_pb2 as pb, transfer_pb2_grpc as pbg
+stub = pbg.TransferStub(grpc.insecure_channel(sys.argv[1]))
+stream = stub.Download(pb.DownloadRequest(name="big.bin"), timeout=120)
+next(stream); next(stream)
+print("reading", flush=True)
+time.sleep(60)
+"""
+
+
+async def test_a_downloader_killed_mid_stream_leaves_no_traceback(tmp_path, caplog):
+    async with running_node(tmp_path, plugins=["grpc_transfer"]) as node:
+        share = Path(node.config.node.shared_dir)
+        make_file(share / "big.bin", 64 * MiB)
+        await node.store.refresh()
+        for _ in range(3):
+            child = subprocess.Popen(
+                [sys.executable, "-c", SLOW_READER, node.grpc_address], stdout=subprocess.PIPE, start_new_session=True
+            )
+            try:
+                line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 20)
+                assert line.strip() == b"reading"
+            finally:
+                os.kill(child.pid, signal.SIGKILL)
+                child.wait(10)
+                child.stdout.close()
+        assert await wait_until(lambda: node.metrics.get("grpc_downloads_served") == 3, 10)
+    assert "Traceback" not in caplog.text and "ExecuteBatchError" not in caplog.text

@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from .config import TransferConfig
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# grpc.aio raises this (it has no public name) when a write meets a call the client has left.
+try:
+    from grpc._cython.cygrpc import ExecuteBatchError as _ExecuteBatchError
+
+    _CLIENT_GONE: tuple[type[BaseException], ...] = (_ExecuteBatchError,)
+except ImportError:  # another grpc layout: such errors are then logged by grpc, as before
+    _CLIENT_GONE = ()
 WRITE_BATCH_BYTES = 2 << 20
 # Start writeback of every this many uploaded bytes while receiving, so the
 # fsync before commit has little left to do: without it the kernel holds the
@@ -345,6 +352,10 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
                         no_progress.reschedule(loop.time() + idle)
                     await context.write(encode_data_chunk(pos, data))  # = DownloadChunk(offset=pos, data=data)
                     sent += len(data)
+        except _CLIENT_GONE:
+            # A write found the call dead (the client vanished before grpc noticed): what
+            # grpc does for a client's cancel, without logging a traceback for it.
+            raise asyncio.CancelledError from None
         except TimeoutError:
             # The file and the slot go now. The status has to queue behind the chunk
             # the client is not taking: it gets it if it reads again, else grpc drops
