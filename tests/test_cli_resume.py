@@ -64,3 +64,45 @@ def test_ctrl_c_leaves_a_part_that_the_next_download_resumes(tmp_path, processes
     doc = json.loads(again.stdout)
     assert doc["resumed_from"] > 0 and doc["sha256"] == sha and doc["verified"]
     assert not part.exists() and dest.stat().st_size == SIZE
+
+
+def test_a_killed_parallel_download_still_resumes(tmp_path, processes):
+    """SIGKILL leaves no chance to cut the .part, and parallel streams leave holes: the .frontier file says what is whole."""
+    (node,) = start_line(tmp_path, ["solo"])
+    source = tmp_path / "solo" / "shared" / "movie.bin"
+    sha = make_file(source, SIZE)
+    with open(source, "rb") as f:
+        head = f.read(PREFIX)
+    processes.append(node)
+    node.start()
+    dest = tmp_path / "out" / "movie.bin"
+    part = dest.with_name("movie.bin.part")
+    marker = dest.with_name("movie.bin.part.frontier")
+    cli = subprocess.Popen(
+        [*CLI, "--peer", node.rest_url, "download", "movie.bin", "-o", str(dest)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cli_env(),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not started(part, head):
+            assert cli.poll() is None, "download ended before it could be killed"
+            assert time.monotonic() < deadline, "no .part file appeared"
+            time.sleep(0.005)
+        node.signal(signal.SIGSTOP)  # mid-way for sure; the client's checkpoints go on meanwhile
+        while not (marker.exists() and int(marker.read_text().strip() or 0) > 0):
+            assert time.monotonic() < deadline, "no frontier was recorded"
+            time.sleep(0.05)
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(10)
+    finally:
+        node.signal(signal.SIGCONT)
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    recorded = int(marker.read_text())
+    assert 0 < recorded < SIZE and part.stat().st_size >= recorded
+    again = peerkit("download", "movie.bin", "-o", str(dest), "--json", peer=node.rest_url)
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert doc["resumed_from"] == recorded and doc["sha256"] == sha and doc["verified"]
+    assert not part.exists() and not marker.exists() and dest.stat().st_size == SIZE

@@ -185,6 +185,44 @@ def _open_part(part: Path) -> int:
     return fd
 
 
+CHECKPOINT_EVERY_S = 0.5
+
+
+def frontier_file(part: Path) -> Path:
+    """Beside ``x.part``: how many leading bytes of it are whole (parallel downloads only)."""
+    return part.with_name(part.name + ".frontier")
+
+
+def _read_frontier(marker: Path) -> int | None:
+    try:
+        text = marker.read_text("ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else 0  # unreadable: trust nothing of the .part
+
+
+def _write_frontier(marker: Path, frontier: int) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(f"{frontier}\n", "ascii")
+    os.replace(tmp, marker)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+async def _checkpoint(dl: Download, marker: Path) -> None:
+    """Write the contiguous frontier beside the .part every CHECKPOINT_EVERY_S (it only grows)."""
+    written = -1
+    while True:
+        frontier = dl.plan.frontier()
+        if frontier != written:
+            await asyncio.to_thread(_write_frontier, marker, frontier)
+            written = frontier
+        await asyncio.sleep(CHECKPOINT_EVERY_S)
+
+
 async def _fetch_into(
     part: Path, entry: FileEntry, sources: list[Source], *, streams: int, token: str | None,
     progress: ProgressCallback | None, tls: bool = False, ca: bytes | None = None,
@@ -192,8 +230,13 @@ async def _fetch_into(
 ) -> tuple[int, str, Download]:
     """Fill ``part`` up to entry.size from ``sources``; return (resumed_from, sha256 of the whole file)."""
     fd = await asyncio.to_thread(_open_part, part)
+    marker = frontier_file(part)
     try:
         have = os.fstat(fd).st_size
+        recorded = await asyncio.to_thread(_read_frontier, marker)
+        if recorded is not None and recorded < have:  # a killed parallel download: bytes past it may be holes
+            have = recorded
+            await asyncio.to_thread(os.ftruncate, fd, have)
         if have > entry.size:  # not a prefix of this file: start over
             await asyncio.to_thread(os.ftruncate, fd, 0)
             have = 0
@@ -202,6 +245,11 @@ async def _fetch_into(
         dl = Download(fd, entry.size, entry.sha256, have, sources, workers, token, secure=tls, ca=ca, identity=identity)
         pool = ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="peerkit-fetch")
         reporter = asyncio.create_task(_report(dl, have, entry.size, progress)) if progress else None
+        # Several streams write out of order: record how far the file is whole, so a
+        # download killed outright (no chance to cut the .part) can still resume.
+        checkpoints = asyncio.create_task(_checkpoint(dl, marker)) if workers > 1 else None
+        if checkpoints is None and recorded is not None:
+            await asyncio.to_thread(_remove, marker)  # one stream writes in order: the size says it all
         try:
             hashing = pool.submit(dl.hash_prefix_and_follow)
             first = [sources[i % len(sources)] for i in range(workers)]
@@ -221,6 +269,10 @@ async def _fetch_into(
         finally:
             if reporter is not None:
                 reporter.cancel()
+            if checkpoints is not None:
+                checkpoints.cancel()
+                await _settle(checkpoints)
+                await asyncio.to_thread(_write_frontier, marker, dl.plan.frontier())
             pool.shutdown(wait=False)
         if progress:
             progress(entry.size, entry.size)
@@ -289,6 +341,7 @@ async def download_file(
         if digest == entry.sha256:
             break
         await asyncio.to_thread(part.unlink)
+        await asyncio.to_thread(_remove, frontier_file(part))
         delivered = [s for s in group if s.delivered > 0]
         if resumed > 0:
             attempts.insert(0, group)
@@ -302,6 +355,7 @@ async def download_file(
         await asyncio.to_thread(os.replace, part, dest)
     except OSError as err:
         raise PeerkitError(f"cannot move the verified file to {dest}: {err.strerror}") from None
+    await asyncio.to_thread(_remove, frontier_file(part))
     return TransferResult(
         path=dest,
         name=entry.name,
