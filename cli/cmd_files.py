@@ -96,6 +96,10 @@ def locate_params(name: str, ttl: int | None) -> dict[str, Any]:
         sha256_query(name)
     except ValueError as err:
         raise UsageProblem(str(err)) from None
+    if not name.strip():
+        raise UsageProblem("give a file name, a pattern like '*.txt', or sha256:<hex>")
+    if "/" in name or "\\" in name:
+        raise UsageProblem(f"{name!r}: names in a share are one path component (no '/' or '\\')")
     return {"name": name} if ttl is None else {"name": name, "ttl": ttl}
 
 

@@ -129,6 +129,10 @@ def test_locate_plain_json_ttl_and_nothing_found(net):
     assert [(h["peer"], h["name"]) for h in by_prefix["hits"]] == [("far", "far.bin")]
     typo = peerkit("locate", "sha256:far", peer=net["near"])
     assert typo.returncode == 2 and "hex digits" in one_error_line(typo)
+    assert peerkit("locate", "", peer=net["near"]).returncode == 2
+    for path_like in ("../etc/passwd", "a\\b"):
+        wrong = peerkit("download", path_like, peer=net["near"])  # refused before anything is written
+        assert wrong.returncode == 2 and "one path component" in one_error_line(wrong)
     missing = peerkit("locate", "no-such-file.txt", peer=net["near"])
     assert missing.returncode == 1
     assert "no peer holds 'no-such-file.txt'" in one_error_line(missing)
