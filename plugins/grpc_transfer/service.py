@@ -5,10 +5,12 @@ cache, otherwise in a worker thread a batch ahead of the sender, so the loop
 never waits on the disk and memory per stream stays at two batches. Streams
 are capped in number, and one whose client takes nothing for
 ``download_idle_timeout_s`` gives back its file and slot.
-Upload writes through the store's atomic writer, batched and overlapped with receiving, hashed and written in cache-sized slices, with
-writeback to disk started as it goes: the file appears only after size and sha256 match,
-and any failure or cancelled stream removes the temp file. Status codes come
-from the one table in ``status.py``.
+
+Upload writes through the store's atomic writer, batched and overlapped with
+receiving, hashed and written in cache-sized slices, with writeback to disk
+started as it goes: the file appears only after size and sha256 match, and any
+failure or cancelled stream removes the temp file. Status codes come from the
+one table in ``status.py``.
 """
 
 from __future__ import annotations
@@ -312,17 +314,18 @@ class TransferServicer(transfer_pb2_grpc.TransferServicer):
         if self._max_downloads and self._downloads >= self._max_downloads:
             await abort(context, TooLarge(f"this node serves at most {self._max_downloads} downloads at once; retry later"))
         self._downloads += 1
-        slot = [True]
+        released = False
 
-        def release() -> None:
-            if slot.pop():
+        def release() -> None:  # idempotent: a stalled stream gives its slot back before its call ends
+            nonlocal released
+            if not released:
+                released = True
                 self._downloads -= 1
 
         try:
             await self._download(request, context, release)
         finally:
-            if slot:
-                release()
+            release()
 
     async def _download(
         self, request: transfer_pb2.DownloadRequest, context: grpc.aio.ServicerContext, release: Callable[[], None]
