@@ -37,29 +37,29 @@ class FileShrank(ResponseCutOff):
     """The file got shorter while being sent (replaced in place or truncated): the rest cannot be sent."""
 
 
-class _QuietStalls(logging.Filter):
+class _QuietCutOffs(logging.Filter):
     """Drop uvicorn's "Exception in ASGI application" record when the exception is a ResponseCutOff."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not _is_stall(record.exc_info[1] if record.exc_info else None)
+        return not _is_cut_off(record.exc_info[1] if record.exc_info else None)
 
 
-def _is_stall(exc: BaseException | None) -> bool:
+def _is_cut_off(exc: BaseException | None) -> bool:
     """A ResponseCutOff itself, or wrapped: task groups raise exception groups, Litestar chains."""
     if exc is None:
         return False
     if isinstance(exc, ResponseCutOff):
         return True
     if isinstance(exc, BaseExceptionGroup):
-        return any(_is_stall(e) for e in exc.exceptions)
-    return _is_stall(exc.__cause__ or exc.__context__)
+        return any(_is_cut_off(e) for e in exc.exceptions)
+    return _is_cut_off(exc.__cause__ or exc.__context__)
 
 
 def install_log_filter() -> None:
     """Idempotent: one filter on uvicorn's error logger for the whole process."""
     logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _QuietStalls) for f in logger.filters):
-        logger.addFilter(_QuietStalls())
+    if not any(isinstance(f, _QuietCutOffs) for f in logger.filters):
+        logger.addFilter(_QuietCutOffs())
 
 
 class _ASGIIdleTimedStream(ASGIStreamingResponse):
