@@ -112,8 +112,10 @@ class NodeClient:
             if plugin and detail.lower() in ("not found", ""):
                 return NotFound(f"the node does not serve {API}{path} (is the {plugin} plugin enabled?)")
             return NotFound(detail)
-        if status in (401, 403):
-            return Rejected(f"the node refused the request ({status}): {detail} (give the node's token with --token or PEERKIT_TOKEN)")
+        if status == 401:  # the node's own detail names the same options: say it once
+            return Rejected("the node refused the request (401): missing or wrong token; give it with --token or PEERKIT_TOKEN")
+        if status == 403:
+            return Rejected(f"the node refused the request (403): {detail}")
         if status == 409:
             return AlreadyExists(detail)
         if status == 413:

@@ -267,6 +267,7 @@ def test_token_goes_to_rest_and_grpc(tmp_path, processes):
         time.sleep(0.1)
     refused = peerkit("status", peer=node.rest_url)
     assert refused.returncode == 1 and "--token" in one_error_line(refused)
+    assert one_error_line(refused).count("PEERKIT_TOKEN") == 1  # the advice once, not twice
     assert as_json(peerkit("status", "--json", "--token", "s3cret", peer=node.rest_url))["name"] == "locked"
     src = tmp_path / "key.txt"
     src.write_text("locked in\n")
