@@ -221,6 +221,8 @@ class Node:
             await asyncio.to_thread(self._state_lock.acquire)
         except StateDirInUse as err:
             raise StartupError(str(err)) from None
+        except (FileExistsError, NotADirectoryError):
+            raise StartupError(f"state_dir {self.config.node.state_dir} is not a directory") from None
         except OSError as err:
             raise StartupError(f"cannot use state_dir {self.config.node.state_dir}: {err.strerror}") from None
         try:
@@ -247,6 +249,8 @@ class Node:
     async def _open_state(self) -> None:
         try:
             await asyncio.to_thread(self.store.open)
+        except (FileExistsError, NotADirectoryError):
+            raise StartupError(f"shared_dir {self.config.node.shared_dir} is not a directory") from None
         except OSError as err:
             raise StartupError(f"cannot open shared_dir {self.config.node.shared_dir}: {err.strerror}") from None
         self.peers.load([(p.name, p.rest, p.grpc) for p in self.config.peers])

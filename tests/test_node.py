@@ -54,3 +54,18 @@ async def test_two_nodes_cannot_share_a_state_dir(tmp_path):
         await first.stop()
     await second.start()  # free again once the first has stopped
     await second.stop()
+
+
+async def test_a_state_or_shared_dir_that_is_a_file_is_named_in_the_error(tmp_path):
+    from peerkit.node import StartupError
+
+    config = make_config(tmp_path, "f", plugins=["rest_litestar"])
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    config.node.state_dir = str(blocker)
+    with pytest.raises(StartupError, match=f"state_dir {blocker} is not a directory"):
+        await Node(config).start()
+    config = make_config(tmp_path, "g", plugins=["rest_litestar"])
+    config.node.shared_dir = str(blocker)
+    with pytest.raises(StartupError, match=f"shared_dir {blocker} is not a directory"):
+        await Node(config).start()
