@@ -39,29 +39,19 @@ def _set_peer(ctx: click.Context, _param: click.Parameter, value: str | None) ->
             raise click.BadParameter(str(err), param_hint="--peer") from None
 
 
-def _set_token(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        _env(ctx).token = value
+def _setter(field: str) -> Any:
+    """A click callback storing a given value on the Env (options not given leave its default)."""
+
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value:
+            setattr(_env(ctx), field, value)
+
+    return store
 
 
-def _set_cacert(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        _env(ctx).cacert = value
-
-
-def _set_cert(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        _env(ctx).cert = value
-
-
-def _set_key(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
-        _env(ctx).key = value
-
-
-def _set_debug(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    if value:
-        _env(ctx).debug = True
+_set_token, _set_cacert, _set_cert, _set_key, _set_debug = (
+    _setter(f) for f in ("token", "cacert", "cert", "key", "debug")
+)
 
 
 def debug_option(f: F) -> F:
