@@ -58,10 +58,11 @@ def parse_size(text: str | int) -> int:
             raise ValueError(f"cannot read size {text!r} (try 100MB, 1GiB, 4096)")
         if value < 0:
             raise ValueError(f"size must not be negative: {text!r}")
-        if not math.isfinite(value) or value * units[unit] > MAX_SIZE:
+        exact = value * units[unit]
+        if not math.isfinite(exact):  # int() would raise OverflowError
             raise ValueError(f"size {text!r} is too large (at most {MAX_SIZE} bytes)")
-        size = int(value * units[unit])
-        if size != value * units[unit]:
+        size = int(exact)
+        if size != exact:
             raise ValueError(f"size {text!r} is not a whole number of bytes")
     if size > MAX_SIZE:
         raise ValueError(f"size {text!r} is too large (at most {MAX_SIZE} bytes)")

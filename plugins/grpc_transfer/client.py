@@ -207,11 +207,6 @@ def _write_frontier(marker: Path, frontier: int) -> None:
     os.replace(tmp, marker)
 
 
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
 async def _checkpoint(dl: Download, marker: Path) -> None:
     """Write the contiguous frontier beside the .part every CHECKPOINT_EVERY_S (it only grows)."""
     written = -1
@@ -249,7 +244,7 @@ async def _fetch_into(
         # download killed outright (no chance to cut the .part) can still resume.
         checkpoints = asyncio.create_task(_checkpoint(dl, marker)) if workers > 1 else None
         if checkpoints is None and recorded is not None:
-            await asyncio.to_thread(_remove, marker)  # one stream writes in order: the size says it all
+            await asyncio.to_thread(marker.unlink, missing_ok=True)  # one stream writes in order: the size says it all
         try:
             hashing = pool.submit(dl.hash_prefix_and_follow)
             first = [sources[i % len(sources)] for i in range(workers)]
@@ -341,7 +336,7 @@ async def download_file(
         if digest == entry.sha256:
             break
         await asyncio.to_thread(part.unlink)
-        await asyncio.to_thread(_remove, frontier_file(part))
+        await asyncio.to_thread(frontier_file(part).unlink, missing_ok=True)
         delivered = [s for s in group if s.delivered > 0]
         if resumed > 0:
             attempts.insert(0, group)
@@ -355,7 +350,7 @@ async def download_file(
         await asyncio.to_thread(os.replace, part, dest)
     except OSError as err:
         raise PeerkitError(f"cannot move the verified file to {dest}: {err.strerror}") from None
-    await asyncio.to_thread(_remove, frontier_file(part))
+    await asyncio.to_thread(frontier_file(part).unlink, missing_ok=True)
     return TransferResult(
         path=dest,
         name=entry.name,
