@@ -180,8 +180,6 @@ def _resolve_tls(security: SecuritySection, base: Path, source: str) -> None:
         raise ConfigError(
             f"{source}: [security] tls_client_auth needs {missing} (clients' certificates are checked against tls_ca)"
         )
-    if security.bind_names and not security.tls_client_auth:
-        raise ConfigError(f"{source}: [security] bind_names needs tls_client_auth = true (names are checked against client certificates)")
     for key in ("tls_cert", "tls_key", "tls_ca"):
         value = getattr(security, key)
         if not value:
@@ -326,6 +324,8 @@ def parse_config(
         where = "token_file " + str(security.token_file) + " is empty" if security.token_file else "token is empty"
         raise ConfigError(f"{source}: [security] {where} (remove the key for an open node)")
     _resolve_tls(security, base, source)
+    if security.bind_names and not security.tls_client_auth:
+        raise ConfigError(f"{source}: [security] bind_names needs tls_client_auth = true (names are checked against client certificates)")
     if security.bind_names and "grpc_transfer" not in node.plugins:
         raise ConfigError(f"{source}: [security] bind_names needs the grpc_transfer plugin (peer messages are checked on gRPC)")
     return Config(node=node, peers=peers, security=security, sections=sections, source=source)

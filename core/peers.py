@@ -191,11 +191,14 @@ class PeerTable:
             self._removed.add(name)
             self._save()
 
-    def forget(self, name: str) -> bool:
-        """Drop a peer discovery added, without the operator's "removed" mark: it may be learned again."""
+    def forget(self, name: str, *, after_failures: int = 0) -> bool:
+        """Drop a peer discovery added once it has failed ``after_failures`` times in a row.
+
+        Unlike ``remove`` it leaves no "removed" mark: the peer may be learned again.
+        """
         with self._lock:
             peer = self._peers.get(name)
-            if peer is None or not peer.learned:
+            if peer is None or not peer.learned or peer.failures < after_failures:
                 return False
             del self._peers[name]
             self._save()

@@ -17,7 +17,7 @@ import random
 import time
 from typing import TYPE_CHECKING
 
-from peerkit.errors import AlreadyExists, NotFound, PeerkitError, TooLarge
+from peerkit.errors import AlreadyExists, PeerkitError, TooLarge
 from peerkit.peers import validate_grpc_address, validate_rest_url
 
 from .counters import neighbour_failed
@@ -142,18 +142,15 @@ class Membership:
         self._backoff.pop(name, None)
 
     def _failed(self, name: str) -> None:
-        try:
-            failures = self.node.peers.get(name).failures + 1  # counting this one
-        except NotFound:
-            return  # removed meanwhile
-        if failures >= FORGET_LEARNED_AFTER and self.node.peers.forget(name):
+        state = neighbour_failed(self.node, name)
+        if state == "dead" and self.node.peers.forget(name, after_failures=FORGET_LEARNED_AFTER):
             # Learned from a pong and unreachable ever since: free its place in max_peers.
-            log.info("%s: forgot learned peer %s after %d failed contacts", self.node.name, name, failures)
+            log.info("%s: forgot learned peer %s after %d failed contacts", self.node.name, name, FORGET_LEARNED_AFTER)
             self.node.metrics.inc("peers_forgotten")
             self._backoff.pop(name, None)
             self._retry_at.pop(name, None)
             return
-        if neighbour_failed(self.node, name) == "dead":
+        if state == "dead":
             backoff = min(self._backoff.get(name, self.config.ping_interval_s / 2) * 2, self.config.dead_retry_max_s)
             self._backoff[name] = backoff
             self._retry_at[name] = time.monotonic() + backoff
