@@ -202,8 +202,12 @@ def _read_frontier(marker: Path) -> int | None:
 
 
 def _write_frontier(marker: Path, frontier: int) -> None:
+    """Atomically, and like the .part never through a planted symlink (O_EXCL after removing any old entry)."""
     tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(f"{frontier}\n", "ascii")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(f"{frontier}\n")
     os.replace(tmp, marker)
 
 
